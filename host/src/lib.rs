@@ -1,0 +1,1 @@
+//! wasmgate: an OpenAI-compatible LLM API gateway whose policies run as WebAssembly components.
