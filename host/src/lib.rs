@@ -1,1 +1,11 @@
 //! wasmgate: an OpenAI-compatible LLM API gateway whose policies run as WebAssembly components.
+//!
+//! The request path lives in [`server`] (phases documented in `server/pipeline.rs`), the
+//! upstream side in [`proxy`], configuration in [`config`], the OpenAI surface in [`api`].
+
+pub mod api;
+pub mod builtin_plugins;
+pub mod config;
+pub mod metrics;
+pub mod proxy;
+pub mod server;

@@ -1,0 +1,247 @@
+//! The one place where failures become HTTP responses, always in the OpenAI error shape:
+//! `{"error":{"message":..,"type":..,"param":..,"code":..}}`.
+//!
+//! Every failure a client can see is an [`ApiError`]: it carries the status, the OpenAI error
+//! `type` and `code`, and a message written for the caller. Internal details (socket errors,
+//! trap backtraces, file paths) are logged where they happen and never put in a message.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// A failure that ends a request, ready to be rendered for the client.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status} {code:?}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub kind: &'static str,
+    pub param: Option<String>,
+    pub code: Option<&'static str>,
+    /// Extra response headers (e.g. `retry-after`).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: Option<&'static str>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code,
+            headers: Vec::new(),
+        }
+    }
+
+    /// 400: the body is not valid JSON; `message` says where.
+    pub fn malformed_json(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("invalid_json"),
+            message,
+        )
+    }
+
+    /// 400: a field is missing or invalid; `param` names it (`messages[1].role`).
+    pub fn invalid_param(param: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("invalid_value"),
+            message,
+        );
+        e.param = Some(param.into());
+        e
+    }
+
+    /// 400: a required field is missing.
+    pub fn missing_param(param: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("missing_required_parameter"),
+            format!("Missing required parameter: '{param}'."),
+        );
+        e.param = Some(param.to_string());
+        e
+    }
+
+    /// 413: the body is larger than the configured limit.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            Some("request_too_large"),
+            format!("Request body is larger than the limit of {limit} bytes."),
+        )
+    }
+
+    /// 408: the client did not send its body in time.
+    pub fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            Some("request_timeout"),
+            "The request body did not arrive in time.",
+        )
+    }
+
+    /// 400: the body could not be read (the client broke the upload).
+    pub fn body_unreadable() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("invalid_body"),
+            "The request body could not be read.",
+        )
+    }
+
+    /// 404: no route serves this model.
+    pub fn model_not_found(model: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model_not_found"),
+            format!("The model `{model}` does not exist or you do not have access to it."),
+        );
+        e.param = Some("model".to_string());
+        e
+    }
+
+    /// 404: unknown path.
+    pub fn unknown_route(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("unknown_url"),
+            format!("Unrecognized request URL ({method} {path})."),
+        )
+    }
+
+    /// 405: known path, wrong method.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            Some("method_not_allowed"),
+            format!("Method {method} is not allowed for {path}."),
+        )
+    }
+
+    /// 502: the upstream could not be reached or broke the exchange.
+    pub fn upstream_unreachable(upstream: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            Some("upstream_unreachable"),
+            format!("The upstream `{upstream}` could not be reached."),
+        )
+    }
+
+    /// 502: the upstream answered something that is not a valid HTTP response for us.
+    pub fn upstream_bad_response(upstream: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            Some("upstream_bad_response"),
+            format!("The upstream `{upstream}` sent an invalid response."),
+        )
+    }
+
+    /// 504: the upstream did not answer in time.
+    pub fn upstream_timeout(upstream: &str, what: &str) -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_error",
+            Some("upstream_timeout"),
+            format!("The upstream `{upstream}` did not answer in time ({what})."),
+        )
+    }
+
+    /// 503: a fail-closed policy plugin failed; the request was not forwarded.
+    pub fn policy_unavailable(plugin: &str, what: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            Some("policy_unavailable"),
+            format!("The policy plugin `{plugin}` failed ({what}); the request was not forwarded."),
+        );
+        e.headers.push(("retry-after", "1".to_string()));
+        e
+    }
+
+    /// 503: the gateway is shutting down or not ready.
+    pub fn not_ready(why: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            Some("not_ready"),
+            why.to_string(),
+        )
+    }
+
+    /// 500: a bug in the gateway. The message never carries the cause.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            Some("internal_error"),
+            "The gateway hit an internal error; it has been logged.",
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+/// Renders an OpenAI-shaped error body.
+pub fn error_body(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Vec<u8> {
+    let env = Envelope {
+        error: Body {
+            message,
+            kind,
+            param,
+            code,
+        },
+    };
+    // Serializing plain strings into a Vec cannot fail; fall back to a fixed body regardless.
+    serde_json::to_vec(&env).unwrap_or_else(|_| {
+        br#"{"error":{"message":"error","type":"server_error","param":null,"code":null}}"#.to_vec()
+    })
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = error_body(&self.message, self.kind, self.param.as_deref(), self.code);
+        let mut resp = (self.status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(name, v);
+            }
+        }
+        resp
+    }
+}

@@ -1,0 +1,7 @@
+//! The OpenAI API surface the gateway speaks: typed request bodies and the error shape.
+
+pub mod error;
+pub mod request;
+
+pub use error::ApiError;
+pub use request::{ApiRequest, Endpoint};

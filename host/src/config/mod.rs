@@ -1,0 +1,177 @@
+//! Gateway configuration: a strict TOML file ([`raw`]) validated into [`Config`], whose fields
+//! are resolved (addresses parsed, durations read, paths made absolute, references checked)
+//! so the rest of the gateway never handles an `Option` it has to guess about.
+//!
+//! Every validation error names its key and, when it comes from a file, its line.
+
+mod embedded;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use embedded::{DEMO_API_KEY, embedded_default};
+pub use validate::{ConfigError, ConfigErrors};
+
+/// A validated gateway configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    pub models: Vec<ModelRoute>,
+    pub plugins: BTreeMap<String, PluginConfig>,
+    pub policy: PolicyConfig,
+    /// The file this came from (None for the embedded default).
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+/// A secret read from the environment; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// One upstream base URL, split for cheap request building.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `http` or `https`.
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
+    /// Path prefix without a trailing slash (`/v1`), may be empty.
+    pub base_path: String,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.base_path)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub name: String,
+    pub endpoints: Vec<Endpoint>,
+    /// Env var the key came from (for display), and the key.
+    pub api_key: Option<(String, Secret)>,
+    pub http2: bool,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub total_timeout: Duration,
+    pub max_idle_per_endpoint: usize,
+}
+
+/// How a model name is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelPattern {
+    Exact(String),
+    /// `prefix*`
+    Prefix(String),
+}
+
+impl ModelPattern {
+    pub fn matches(&self, model: &str) -> bool {
+        match self {
+            ModelPattern::Exact(m) => m == model,
+            ModelPattern::Prefix(p) => model.starts_with(p.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelRoute {
+    pub pattern: ModelPattern,
+    pub upstream: String,
+    pub upstream_model: Option<String>,
+}
+
+/// The kind of a plugin: which WIT world it implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKindConfig {
+    Auth,
+    Rewrite,
+    RateLimit,
+}
+
+/// Where a plugin's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginLocation {
+    File(PathBuf),
+    /// One of the reference plugins compiled into the binary (`builtin:auth-keys`).
+    Builtin(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    FailClosed,
+    FailOpen,
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    pub id: String,
+    pub kind: PluginKindConfig,
+    pub location: PluginLocation,
+    /// The plugin's own config, as the JSON its `configure` receives.
+    pub config_json: String,
+    pub failure: FailureMode,
+    pub timeout: Duration,
+    pub memory_limit_bytes: usize,
+    pub pass_body: bool,
+    pub max_reuse: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    pub chain: Vec<String>,
+    pub cache_dir: Option<PathBuf>,
+    pub forward_identity: bool,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single(ConfigError::new(
+                "",
+                None,
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        })?;
+        Config::parse(&text, Some(path))
+    }
+
+    /// Validates config text; `path` resolves relative plugin paths and labels errors.
+    pub fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigErrors> {
+        validate::parse(text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// The resolved config as TOML-like text, secrets hidden (for `config check`).
+    pub fn describe(&self) -> String {
+        validate::describe(self)
+    }
+}

@@ -1,0 +1,148 @@
+//! Upstreams: model → upstream routing, one pooled HTTP client per upstream (built once per
+//! config, never per request), forwarding with timeouts and connect-failure retry, and the
+//! SSE relay.
+
+mod forward;
+mod relay;
+mod usage;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::{Config, ModelPattern, UpstreamConfig};
+
+pub use forward::{ForwardError, UpstreamRequest, send};
+pub use relay::{Completion, OnComplete, Outcome, RelayBody, collect_with_usage};
+pub use usage::Usage;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+pub(crate) type HttpClient = Client<Connector, Full<Bytes>>;
+
+/// One upstream: its settings, its connection pool, and the rotation over its endpoints.
+pub struct Upstream {
+    pub cfg: UpstreamConfig,
+    pub(crate) client: HttpClient,
+    /// Round-robin position over `cfg.endpoints`.
+    pub(crate) next: AtomicUsize,
+    /// `Bearer <key>`, prepared once.
+    pub(crate) auth_header: Option<http::HeaderValue>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("name", &self.cfg.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upstream {
+    fn new(cfg: UpstreamConfig) -> Result<Self, String> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(cfg.connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder.pool_max_idle_per_host(cfg.max_idle_per_endpoint);
+        if cfg.http2 {
+            builder.http2_only(true);
+        }
+        let client = builder.build(https);
+        let auth_header = match &cfg.api_key {
+            Some((var, key)) => {
+                let mut v = http::HeaderValue::try_from(format!("Bearer {}", key.expose()))
+                    .map_err(|_| {
+                        format!("the key in `{var}` contains characters not allowed in a header")
+                    })?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            None => None,
+        };
+        Ok(Upstream {
+            cfg,
+            client,
+            next: AtomicUsize::new(0),
+            auth_header,
+        })
+    }
+}
+
+/// The result of routing a model.
+#[derive(Clone)]
+pub struct Route {
+    pub upstream: Arc<Upstream>,
+    /// The model name to send upstream, if it differs from the client's.
+    pub upstream_model: Option<String>,
+}
+
+/// Model → upstream routing table plus the upstreams themselves.
+pub struct Upstreams {
+    exact: HashMap<String, Route>,
+    prefixes: Vec<(String, Route)>,
+    /// Exact model names, in config order, for `/v1/models`.
+    pub model_names: Vec<String>,
+}
+
+impl Upstreams {
+    /// Builds the clients for every upstream in `config`. Fails only on a key that cannot be a
+    /// header value (config validation catches everything else).
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let mut built: HashMap<String, Arc<Upstream>> = HashMap::new();
+        for (name, u) in &config.upstreams {
+            built.insert(name.clone(), Arc::new(Upstream::new(u.clone())?));
+        }
+        let mut exact = HashMap::new();
+        let mut prefixes = Vec::new();
+        let mut model_names = Vec::new();
+        for m in &config.models {
+            let Some(up) = built.get(&m.upstream) else {
+                return Err(format!(
+                    "model route names unknown upstream `{}`",
+                    m.upstream
+                ));
+            };
+            let route = Route {
+                upstream: up.clone(),
+                upstream_model: m.upstream_model.clone(),
+            };
+            match &m.pattern {
+                ModelPattern::Exact(name) => {
+                    if !exact.contains_key(name) {
+                        model_names.push(name.clone());
+                        exact.insert(name.clone(), route);
+                    }
+                }
+                ModelPattern::Prefix(p) => prefixes.push((p.clone(), route)),
+            }
+        }
+        Ok(Upstreams {
+            exact,
+            prefixes,
+            model_names,
+        })
+    }
+
+    /// Finds the route for `model`: an exact name first, then the first matching prefix.
+    pub fn route(&self, model: &str) -> Option<&Route> {
+        self.exact.get(model).or_else(|| {
+            self.prefixes
+                .iter()
+                .find(|(p, _)| model.starts_with(p.as_str()))
+                .map(|(_, r)| r)
+        })
+    }
+}

@@ -1,0 +1,311 @@
+//! The request path of the OpenAI endpoints, top to bottom as named phases. Each phase either
+//! hands its result to the next or ends the request by returning a response; short-circuiting
+//! is always a return value.
+//!
+//! ```text
+//! snapshot  one ArcSwap load: the config + plugins this request will see to its end
+//! read      the body, up to `server.max-body-bytes` (413), within the body timeout (408)
+//! parse     typed OpenAI request, validated (400 naming the field); unknown fields kept
+//! policy    the plugin chain: auth → rewrite → rate-limit (continue | mutate | respond)
+//! route     model → upstream (404 model_not_found)
+//! forward   pooled client, failover on connect errors, first-byte timeout (502 / 504)
+//! relay     non-stream: read + usage; stream: frame by frame, usage watched, never buffered
+//! complete  exactly once: settle reservations with usage, metrics
+//! ```
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, header};
+use http_body_util::BodyExt;
+
+use super::upstream_headers::{forwardable, is_hop_by_hop, request_id};
+use super::{Gateway, Snapshot};
+use crate::api::{ApiError, ApiRequest, Endpoint};
+use crate::metrics::status_label;
+use crate::proxy::{self, Completion, Outcome, RelayBody, Route, UpstreamRequest, Usage};
+
+/// Largest non-streamed upstream body read whole (to find its usage); larger ones stream on.
+const MAX_COLLECTED_RESPONSE: usize = 16 << 20;
+
+/// Entry point of `POST /v1/{chat/completions,completions,embeddings}`.
+pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request) -> Response {
+    let started = Instant::now();
+    let rid = request_id(req.headers());
+    let mut resp = match run(&gw, endpoint, req, &rid).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    resp.headers_mut().insert("x-request-id", rid);
+    let status = resp.status().as_u16();
+    metrics::counter!("wasmgate_http_requests_total", "route" => endpoint.route(), "status" => status_label(status)).increment(1);
+    metrics::histogram!("wasmgate_http_request_duration_seconds", "route" => endpoint.route())
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn run(
+    gw: &Gateway,
+    endpoint: Endpoint,
+    req: Request,
+    rid: &HeaderValue,
+) -> Result<Response, ApiError> {
+    // snapshot
+    let snap = gw.snapshot.load_full();
+    let (parts, body) = req.into_parts();
+
+    // read
+    let raw = read_body(body, &parts.headers, snap.config.server.max_body_bytes).await?;
+
+    // parse
+    let mut api = ApiRequest::parse(endpoint, &raw)?;
+
+    // policy
+    let mut upstream_headers = forwardable(&parts.headers);
+    upstream_headers.insert("x-request-id", rid.clone());
+    let effects = match policy(&snap, &parts.headers, &raw, &mut api, &mut upstream_headers).await?
+    {
+        PolicyResult::Continue(effects) => effects,
+        PolicyResult::Respond(resp) => return Ok(resp),
+    };
+
+    // route
+    let Some(route) = snap.upstreams.route(api.model()).cloned() else {
+        let err = ApiError::model_not_found(api.model());
+        effects.finish(None, Outcome::UpstreamError);
+        return Err(err);
+    };
+
+    // forward
+    let stream = api.stream();
+    let strip_usage = stream && !api.wants_stream_usage();
+    let mut modified = effects.modified;
+    if strip_usage {
+        // Ask for usage in the last chunk so tokens can be settled; the client won't see it.
+        api.request_stream_usage();
+        modified = true;
+    }
+    if let Some(m) = &route.upstream_model {
+        api.set_model(m.clone());
+        modified = true;
+    }
+    let body = if modified {
+        Bytes::from(api.to_json().map_err(|_| ApiError::internal())?)
+    } else {
+        raw
+    };
+    let total_deadline = tokio::time::Instant::now() + route.upstream.cfg.total_timeout;
+    let sent = proxy::send(
+        &route.upstream,
+        UpstreamRequest {
+            endpoint,
+            body,
+            headers: upstream_headers,
+        },
+    )
+    .await;
+    let upstream_resp = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(request_id = ?rid, error = %e, "forwarding failed");
+            effects.finish(None, Outcome::UpstreamError);
+            return Err(e.to_api());
+        }
+    };
+
+    // relay + complete
+    relay(
+        upstream_resp,
+        &route,
+        stream,
+        strip_usage,
+        total_deadline,
+        effects,
+    )
+    .await
+}
+
+/// Reads the whole request body within the size limit.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::body_too_large(limit));
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::body_too_large(limit))
+        }
+        Err(e) if is_timeout(&*e) => Err(ApiError::body_timeout()),
+        Err(_) => Err(ApiError::body_unreadable()),
+    }
+}
+
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<tower_http::timeout::TimeoutError>() || err.to_string().contains("timed out") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// What the policy phase decided.
+enum PolicyResult {
+    Continue(Effects),
+    Respond(Response),
+}
+
+/// What the policy chain left for later phases.
+#[derive(Default)]
+struct Effects {
+    /// The request body was edited and must be re-serialized.
+    modified: bool,
+    /// Headers plugins add to the client's response.
+    response_headers: Vec<(String, String)>,
+    /// Called once when the request is over (settles reservations).
+    on_complete: Vec<Box<dyn FnOnce(Option<Usage>, Outcome) + Send>>,
+}
+
+impl Effects {
+    fn finish(self, usage: Option<Usage>, outcome: Outcome) {
+        for f in self.on_complete {
+            f(usage, outcome);
+        }
+    }
+}
+
+/// The policy phase: runs the snapshot's plugin chain.
+async fn policy(
+    _snap: &Snapshot,
+    _client_headers: &HeaderMap,
+    _raw: &Bytes,
+    _api: &mut ApiRequest,
+    _upstream_headers: &mut HeaderMap,
+) -> Result<PolicyResult, ApiError> {
+    Ok(PolicyResult::Continue(Effects::default()))
+}
+
+/// Relays the upstream response and arranges the completion.
+async fn relay(
+    upstream: http::Response<hyper::body::Incoming>,
+    route: &Route,
+    stream: bool,
+    strip_usage: bool,
+    deadline: tokio::time::Instant,
+    effects: Effects,
+) -> Result<Response, ApiError> {
+    let (parts, body) = upstream.into_parts();
+    let status = parts.status;
+    let is_sse = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let mut headers =
+        HeaderMap::with_capacity(parts.headers.len() + effects.response_headers.len());
+    for (name, value) in &parts.headers {
+        if !is_hop_by_hop(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    for (name, value) in &effects.response_headers {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            headers.insert(n, v);
+        }
+    }
+    let upstream_name = route.upstream.cfg.name.clone();
+    let on_complete = effects.on_complete;
+    let complete: proxy::OnComplete = Box::new(move |usage: Option<Usage>, outcome: Outcome| {
+        if let Some(u) = usage {
+            metrics::counter!("wasmgate_tokens_total", "kind" => "prompt")
+                .increment(u64::from(u.prompt_tokens));
+            metrics::counter!("wasmgate_tokens_total", "kind" => "completion")
+                .increment(u64::from(u.completion_tokens));
+        }
+        for f in on_complete {
+            f(usage, outcome);
+        }
+    });
+
+    if stream && is_sse && status.is_success() {
+        headers.remove(header::CONTENT_LENGTH);
+        metrics::gauge!("wasmgate_active_streams").increment(1.0);
+        let stream_started = Instant::now();
+        let completion = Completion::new(Box::new(move |usage, outcome| {
+            metrics::gauge!("wasmgate_active_streams").decrement(1.0);
+            metrics::histogram!("wasmgate_stream_duration_seconds")
+                .record(stream_started.elapsed().as_secs_f64());
+            complete(usage, outcome);
+        }));
+        let body = RelayBody::new(body, strip_usage, deadline, completion);
+        let mut resp = Response::new(Body::new(body));
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers;
+        return Ok(resp);
+    }
+
+    // Non-streamed: read it (bounded) to learn the usage, then answer.
+    let mut completion = Completion::new(complete);
+    let collected = tokio::time::timeout_at(
+        deadline,
+        proxy::collect_with_usage(body, MAX_COLLECTED_RESPONSE),
+    )
+    .await;
+    let (bytes, usage, rest) = match collected {
+        Err(_) => {
+            completion.finish(None, Outcome::UpstreamError);
+            return Err(ApiError::upstream_timeout(&upstream_name, "total"));
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(upstream = %upstream_name, error = %e, "upstream body broke");
+            completion.finish(None, Outcome::UpstreamError);
+            return Err(ApiError::upstream_bad_response(&upstream_name));
+        }
+        Ok(Ok(x)) => x,
+    };
+    let outcome = if status.is_success() {
+        Outcome::Completed
+    } else {
+        Outcome::UpstreamError
+    };
+    let body = match rest {
+        None => {
+            completion.finish(usage, outcome);
+            Body::from(bytes)
+        }
+        Some(rest) => {
+            // Too large to hold: send what we have, then the rest as it comes.
+            let head = futures_util::stream::once(async move { Ok::<_, hyper::Error>(bytes) });
+            let tail = http_body_util::BodyDataStream::new(rest);
+            use futures_util::StreamExt;
+            let mut completion = Some(completion);
+            let chained = head
+                .chain(tail)
+                .chain(futures_util::stream::once(async move {
+                    if let Some(mut c) = completion.take() {
+                        c.finish(None, outcome);
+                    }
+                    Ok(Bytes::new())
+                }));
+            headers.remove(header::CONTENT_LENGTH);
+            Body::from_stream(chained)
+        }
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    Ok(resp)
+}

@@ -1,0 +1,96 @@
+//! Routes and the transport layers of the API listener.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+
+use super::Gateway;
+use super::pipeline::handle;
+use crate::api::{ApiError, Endpoint};
+
+/// How long a client may take to send its request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The API router: OpenAI endpoints, health, readiness.
+pub fn api_router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(gw)
+        .layer(
+            ServiceBuilder::new()
+                // Outermost: a bug that panics answers 500 in the OpenAI shape, never drops the connection.
+                .layer(CatchPanicLayer::custom(|_| {
+                    tracing::error!("request handler panicked");
+                    ApiError::internal().into_response()
+                }))
+                // Slow-loris uploads: the body must arrive in time (408 from the read phase).
+                .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT)),
+        )
+}
+
+async fn health() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        r#"{"status":"ok"}"#,
+    )
+        .into_response()
+}
+
+async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
+    if gw.ready.load(Ordering::Relaxed) {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        ApiError::not_ready("The gateway is shutting down.").into_response()
+    }
+}
+
+async fn models(State(gw): State<Arc<Gateway>>) -> Response {
+    let snap = gw.snapshot.load();
+    let data: Vec<serde_json::Value> = snap
+        .upstreams
+        .model_names
+        .iter()
+        .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "wasmgate"}))
+        .collect();
+    Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn chat(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    handle(gw, Endpoint::Chat, req).await
+}
+
+async fn completions(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    handle(gw, Endpoint::Completions, req).await
+}
+
+async fn embeddings(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    handle(gw, Endpoint::Embeddings, req).await
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    ApiError::unknown_route(method.as_str(), uri.path()).into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    ApiError::method_not_allowed(method.as_str(), uri.path()).into_response()
+}
