@@ -5,7 +5,9 @@
 
 pub mod api;
 pub mod builtin_plugins;
+pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod mock;
 pub mod proxy;
 pub mod server;

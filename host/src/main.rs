@@ -1,1 +1,5 @@
-fn main() {}
+//! The `wasmgate` binary: a thin shell over the library.
+
+fn main() -> std::process::ExitCode {
+    wasmgate::cli::main()
+}

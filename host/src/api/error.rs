@@ -23,40 +23,18 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(
-        status: StatusCode,
-        kind: &'static str,
-        code: Option<&'static str>,
-        message: impl Into<String>,
-    ) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-            kind,
-            param: None,
-            code,
-            headers: Vec::new(),
-        }
+    fn new(status: StatusCode, kind: &'static str, code: Option<&'static str>, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into(), kind, param: None, code, headers: Vec::new() }
     }
 
     /// 400: the body is not valid JSON; `message` says where.
     pub fn malformed_json(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            Some("invalid_json"),
-            message,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", Some("invalid_json"), message)
     }
 
     /// 400: a field is missing or invalid; `param` names it (`messages[1].role`).
     pub fn invalid_param(param: impl Into<String>, message: impl Into<String>) -> Self {
-        let mut e = Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            Some("invalid_value"),
-            message,
-        );
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", Some("invalid_value"), message);
         e.param = Some(param.into());
         e
     }
@@ -179,12 +157,7 @@ impl ApiError {
 
     /// 503: the gateway is shutting down or not ready.
     pub fn not_ready(why: &str) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            Some("not_ready"),
-            why.to_string(),
-        )
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", Some("not_ready"), why.to_string())
     }
 
     /// 500: a bug in the gateway. The message never carries the cause.
@@ -214,18 +187,10 @@ struct Body<'a> {
 
 /// Renders an OpenAI-shaped error body.
 pub fn error_body(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Vec<u8> {
-    let env = Envelope {
-        error: Body {
-            message,
-            kind,
-            param,
-            code,
-        },
-    };
+    let env = Envelope { error: Body { message, kind, param, code } };
     // Serializing plain strings into a Vec cannot fail; fall back to a fixed body regardless.
-    serde_json::to_vec(&env).unwrap_or_else(|_| {
-        br#"{"error":{"message":"error","type":"server_error","param":null,"code":null}}"#.to_vec()
-    })
+    serde_json::to_vec(&env)
+        .unwrap_or_else(|_| br#"{"error":{"message":"error","type":"server_error","param":null,"code":null}}"#.to_vec())
 }
 
 impl IntoResponse for ApiError {
@@ -233,10 +198,7 @@ impl IntoResponse for ApiError {
         let body = error_body(&self.message, self.kind, self.param.as_deref(), self.code);
         let mut resp = (self.status, body).into_response();
         let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 h.insert(name, v);

@@ -99,13 +99,8 @@ impl Sampling {
         range("top_p", self.top_p, 0.0, 1.0)?;
         range("presence_penalty", self.presence_penalty, -2.0, 2.0)?;
         range("frequency_penalty", self.frequency_penalty, -2.0, 2.0)?;
-        if let Some(n) = self.n {
-            if !(1..=128).contains(&n) {
-                return Err(ApiError::invalid_param(
-                    "n",
-                    format!("{n} is not in [1, 128] - 'n'"),
-                ));
-            }
+        if let Some(n) = self.n.filter(|n| !(1..=128).contains(n)) {
+            return Err(ApiError::invalid_param("n", format!("{n} is not in [1, 128] - 'n'")));
         }
         Ok(())
     }
@@ -113,20 +108,16 @@ impl Sampling {
 
 fn range(name: &str, v: Option<f64>, lo: f64, hi: f64) -> Result<(), ApiError> {
     match v {
-        Some(x) if !(lo..=hi).contains(&x) => Err(ApiError::invalid_param(
-            name,
-            format!("{x} is not in [{lo}, {hi}] - '{name}'"),
-        )),
+        Some(x) if !(lo..=hi).contains(&x) => {
+            Err(ApiError::invalid_param(name, format!("{x} is not in [{lo}, {hi}] - '{name}'")))
+        }
         _ => Ok(()),
     }
 }
 
 fn positive(name: &str, v: Option<u32>) -> Result<(), ApiError> {
     match v {
-        Some(0) => Err(ApiError::invalid_param(
-            name,
-            format!("0 is less than the minimum of 1 - '{name}'"),
-        )),
+        Some(0) => Err(ApiError::invalid_param(name, format!("0 is less than the minimum of 1 - '{name}'"))),
         _ => Ok(()),
     }
 }
@@ -195,9 +186,7 @@ pub enum ApiRequest {
 /// Parses `body` as JSON of type `T`, with errors that say where (line, column, field path).
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::malformed_json(
-            "The request body is empty; expected a JSON object.",
-        ));
+        return Err(ApiError::malformed_json("The request body is empty; expected a JSON object."));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|err| {
@@ -221,11 +210,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 fn require_model(model: &str) -> Result<(), ApiError> {
-    if model.trim().is_empty() {
-        Err(ApiError::missing_param("model"))
-    } else {
-        Ok(())
-    }
+    if model.trim().is_empty() { Err(ApiError::missing_param("model")) } else { Ok(()) }
 }
 
 impl ApiRequest {
@@ -319,9 +304,7 @@ impl ApiRequest {
     /// Sets the output-token cap in the field the client used (`max_tokens` if neither).
     pub fn set_max_tokens(&mut self, n: u32) {
         match self {
-            ApiRequest::Chat(r) if r.max_completion_tokens.is_some() => {
-                r.max_completion_tokens = Some(n)
-            }
+            ApiRequest::Chat(r) if r.max_completion_tokens.is_some() => r.max_completion_tokens = Some(n),
             ApiRequest::Chat(r) => r.max_tokens = Some(n),
             ApiRequest::Completions(r) => r.max_tokens = Some(n),
             ApiRequest::Embeddings(_) => {}
@@ -345,30 +328,20 @@ impl ApiRequest {
             ApiRequest::Completions(r) => &mut r.stream_options,
             ApiRequest::Embeddings(_) => return,
         };
-        opts.get_or_insert_with(StreamOptions::default)
-            .include_usage = Some(true);
+        opts.get_or_insert_with(StreamOptions::default).include_usage = Some(true);
     }
 
     /// Inserts a system message before the first message (chat only).
     pub fn prepend_system(&mut self, text: String) {
         if let ApiRequest::Chat(r) = self {
-            r.messages.insert(
-                0,
-                ChatMessage {
-                    role: Role::System,
-                    content: Some(Value::String(text)),
-                    extra: Map::new(),
-                },
-            );
+            r.messages
+                .insert(0, ChatMessage { role: Role::System, content: Some(Value::String(text)), extra: Map::new() });
         }
     }
 
     /// Sets (or with `null`, removes) a top-level field. Fields the gateway owns are refused.
     pub fn set_field(&mut self, name: &str, value: Value) -> Result<(), String> {
-        if matches!(
-            name,
-            "model" | "messages" | "stream" | "stream_options" | "prompt" | "input"
-        ) {
+        if matches!(name, "model" | "messages" | "stream" | "stream_options" | "prompt" | "input") {
             return Err(format!("field `{name}` cannot be set with set-body-field"));
         }
         let extra = match self {
@@ -397,11 +370,7 @@ impl ApiRequest {
             }
         }
         let bytes: usize = match self {
-            ApiRequest::Chat(r) => r
-                .messages
-                .iter()
-                .map(|m| 4 + m.content.as_ref().map(text_len).unwrap_or(0))
-                .sum(),
+            ApiRequest::Chat(r) => r.messages.iter().map(|m| 4 + m.content.as_ref().map(text_len).unwrap_or(0)).sum(),
             ApiRequest::Completions(r) => r.prompt.as_ref().map(text_len).unwrap_or(0),
             ApiRequest::Embeddings(r) => r.input.as_ref().map(text_len).unwrap_or(0),
         };
@@ -421,10 +390,7 @@ impl ApiRequest {
 fn validate_chat(r: &ChatRequest) -> Result<(), ApiError> {
     require_model(&r.model)?;
     if r.messages.is_empty() {
-        return Err(ApiError::invalid_param(
-            "messages",
-            "'messages' must be a non-empty array of messages.",
-        ));
+        return Err(ApiError::invalid_param("messages", "'messages' must be a non-empty array of messages."));
     }
     for (i, m) in r.messages.iter().enumerate() {
         let ok = match &m.content {
@@ -441,9 +407,7 @@ fn validate_chat(r: &ChatRequest) -> Result<(), ApiError> {
             let param = format!("messages[{i}].content");
             return Err(ApiError::invalid_param(
                 param.clone(),
-                format!(
-                    "Invalid value for '{param}': expected a string or a non-empty array of content parts."
-                ),
+                format!("Invalid value for '{param}': expected a string or a non-empty array of content parts."),
             ));
         }
     }
@@ -465,14 +429,9 @@ mod tests {
     fn unknown_fields_survive_a_round_trip() {
         let body = r#"{"model":"m","messages":[{"role":"user","content":"hi","name":"bob"}],"seed":7,"response_format":{"type":"json_object"},"temperature":0.5}"#;
         let r = ApiRequest::parse(Endpoint::Chat, body.as_bytes()).unwrap();
-        let ApiRequest::Chat(c) = &r else {
-            panic!("chat")
-        };
+        let ApiRequest::Chat(c) = &r else { panic!("chat") };
         assert_eq!(c.sampling.temperature, Some(0.5));
-        assert!(
-            !c.extra.contains_key("temperature"),
-            "typed fields must not also land in extra"
-        );
+        assert!(!c.extra.contains_key("temperature"), "typed fields must not also land in extra");
         assert!(c.extra.contains_key("seed"));
         let out: Value = serde_json::from_slice(&r.to_json().unwrap()).unwrap();
         let orig: Value = serde_json::from_str(body).unwrap();
@@ -487,27 +446,15 @@ mod tests {
         );
         assert_eq!(e.param.as_deref(), Some("messages[1].role"));
         assert!(e.message.contains("bot"), "{}", e.message);
-        let e = err(
-            Endpoint::Chat,
-            r#"{"messages":[{"role":"user","content":"a"}]}"#,
-        );
+        let e = err(Endpoint::Chat, r#"{"messages":[{"role":"user","content":"a"}]}"#);
         assert_eq!(e.param.as_deref(), Some("model"));
         let e = err(Endpoint::Chat, r#"{"model":"m","messages":[]}"#);
         assert_eq!(e.param.as_deref(), Some("messages"));
-        let e = err(
-            Endpoint::Chat,
-            r#"{"model":"m","messages":[{"role":"user"}]}"#,
-        );
+        let e = err(Endpoint::Chat, r#"{"model":"m","messages":[{"role":"user"}]}"#);
         assert_eq!(e.param.as_deref(), Some("messages[0].content"));
-        let e = err(
-            Endpoint::Chat,
-            r#"{"model":"m","messages":[{"role":"user","content":"a"}],"temperature":3}"#,
-        );
+        let e = err(Endpoint::Chat, r#"{"model":"m","messages":[{"role":"user","content":"a"}],"temperature":3}"#);
         assert_eq!(e.param.as_deref(), Some("temperature"));
-        let e = err(
-            Endpoint::Chat,
-            r#"{"model":"m","messages":[{"role":"user","content":"a"}],"max_tokens":"x"}"#,
-        );
+        let e = err(Endpoint::Chat, r#"{"model":"m","messages":[{"role":"user","content":"a"}],"max_tokens":"x"}"#);
         assert_eq!(e.param.as_deref(), Some("max_tokens"));
         let e = err(Endpoint::Embeddings, r#"{"model":"m"}"#);
         assert_eq!(e.param.as_deref(), Some("input"));

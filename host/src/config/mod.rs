@@ -156,11 +156,7 @@ impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors::single(ConfigError::new(
-                "",
-                None,
-                format!("cannot read {}: {e}", path.display()),
-            ))
+            ConfigErrors::single(ConfigError::new("", None, format!("cannot read {}: {e}", path.display())))
         })?;
         Config::parse(&text, Some(path))
     }

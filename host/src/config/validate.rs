@@ -15,7 +15,7 @@ use super::*;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
-const DEFAULT_MAX_BODY: u64 = 4 << 20;
+const DEFAULT_MAX_BODY: usize = 4 << 20;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,11 +36,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(key: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> Self {
-        ConfigError {
-            key: key.into(),
-            line,
-            message: message.into(),
-        }
+        ConfigError { key: key.into(), line, message: message.into() }
     }
 }
 
@@ -64,10 +60,7 @@ pub struct ConfigErrors {
 
 impl ConfigErrors {
     pub fn single(e: ConfigError) -> Self {
-        ConfigErrors {
-            file: None,
-            errors: vec![e],
-        }
+        ConfigErrors { file: None, errors: vec![e] }
     }
 }
 
@@ -93,10 +86,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn line(&self, span: Range<usize>) -> usize {
-        self.text
-            .get(..span.start)
-            .map(|s| s.matches('\n').count() + 1)
-            .unwrap_or(1)
+        self.text.get(..span.start).map(|s| s.matches('\n').count() + 1).unwrap_or(1)
     }
     fn err(&mut self, key: impl Into<String>, span: Option<Range<usize>>, msg: impl Into<String>) {
         let line = span.map(|s| self.line(s));
@@ -114,10 +104,7 @@ impl Ctx<'_> {
                 self.err(
                     key,
                     Some(v.span()),
-                    format!(
-                        "`{}` is not a duration like \"5s\" or \"250ms\": {e}",
-                        v.get_ref()
-                    ),
+                    format!("`{}` is not a duration like \"5s\" or \"250ms\": {e}", v.get_ref()),
                 );
                 default
             }
@@ -132,11 +119,7 @@ impl Ctx<'_> {
         match text.parse() {
             Ok(a) => a,
             Err(_) => {
-                self.err(
-                    key,
-                    span,
-                    format!("`{text}` is not an address like \"127.0.0.1:8080\""),
-                );
+                self.err(key, span, format!("`{text}` is not an address like \"127.0.0.1:8080\""));
                 fallback
             }
         }
@@ -152,51 +135,27 @@ pub(super) fn parse(
     let raw: RawConfig = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
-            let mut cx = Ctx {
-                text,
-                errors: Vec::new(),
-            };
+            let mut cx = Ctx { text, errors: Vec::new() };
             let msg = e.message().to_string();
             cx.err("", e.span(), msg);
-            return Err(ConfigErrors {
-                file,
-                errors: cx.errors,
-            });
+            return Err(ConfigErrors { file, errors: cx.errors });
         }
     };
-    let mut cx = Ctx {
-        text,
-        errors: Vec::new(),
-    };
-    let base_dir = path
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let mut cx = Ctx { text, errors: Vec::new() };
+    let base_dir = path.and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
 
     let server = ServerConfig {
         listen: cx.addr("server.listen", &raw.server.listen, DEFAULT_LISTEN),
-        admin_listen: cx.addr(
-            "server.admin-listen",
-            &raw.server.admin_listen,
-            DEFAULT_ADMIN_LISTEN,
-        ),
+        admin_listen: cx.addr("server.admin-listen", &raw.server.admin_listen, DEFAULT_ADMIN_LISTEN),
         max_body_bytes: match &raw.server.max_body_bytes {
             Some(v) if *v.get_ref() == 0 => {
-                cx.err(
-                    "server.max-body-bytes",
-                    Some(v.span()),
-                    "must be greater than zero",
-                );
-                DEFAULT_MAX_BODY as usize
+                cx.err("server.max-body-bytes", Some(v.span()), "must be greater than zero");
+                DEFAULT_MAX_BODY
             }
             Some(v) => usize::try_from(*v.get_ref()).unwrap_or(usize::MAX),
-            None => DEFAULT_MAX_BODY as usize,
+            None => DEFAULT_MAX_BODY,
         },
-        shutdown_grace: cx.duration(
-            "server.shutdown-grace",
-            &raw.server.shutdown_grace,
-            DEFAULT_SHUTDOWN_GRACE,
-        ),
+        shutdown_grace: cx.duration("server.shutdown-grace", &raw.server.shutdown_grace, DEFAULT_SHUTDOWN_GRACE),
     };
 
     let mut upstreams = BTreeMap::new();
@@ -210,28 +169,16 @@ pub(super) fn parse(
         let name = m.name.get_ref().trim();
         let pattern = match name.strip_suffix('*') {
             _ if name.is_empty() => {
-                cx.err(
-                    format!("{key}.name"),
-                    Some(m.name.span()),
-                    "must not be empty",
-                );
+                cx.err(format!("{key}.name"), Some(m.name.span()), "must not be empty");
                 continue;
             }
             Some(prefix) if prefix.contains('*') => {
-                cx.err(
-                    format!("{key}.name"),
-                    Some(m.name.span()),
-                    "only a single trailing `*` is supported",
-                );
+                cx.err(format!("{key}.name"), Some(m.name.span()), "only a single trailing `*` is supported");
                 continue;
             }
             Some(prefix) => ModelPattern::Prefix(prefix.to_string()),
             None if name.contains('*') => {
-                cx.err(
-                    format!("{key}.name"),
-                    Some(m.name.span()),
-                    "`*` is only supported at the end",
-                );
+                cx.err(format!("{key}.name"), Some(m.name.span()), "`*` is only supported at the end");
                 continue;
             }
             None => ModelPattern::Exact(name.to_string()),
@@ -241,11 +188,7 @@ pub(super) fn parse(
             cx.err(
                 format!("{key}.upstream"),
                 Some(m.upstream.span()),
-                format!(
-                    "no upstream named `{}` (known: {})",
-                    m.upstream.get_ref(),
-                    list(&known)
-                ),
+                format!("no upstream named `{}` (known: {})", m.upstream.get_ref(), list(&known)),
             );
         }
         models.push(ModelRoute {
@@ -267,17 +210,9 @@ pub(super) fn parse(
         for id in c.get_ref() {
             if !raw.plugins.contains_key(id) {
                 let known: Vec<&str> = raw.plugins.keys().map(String::as_str).collect();
-                cx.err(
-                    "policy.chain",
-                    Some(c.span()),
-                    format!("no plugin named `{id}` (known: {})", list(&known)),
-                );
+                cx.err("policy.chain", Some(c.span()), format!("no plugin named `{id}` (known: {})", list(&known)));
             } else if chain.contains(id) {
-                cx.err(
-                    "policy.chain",
-                    Some(c.span()),
-                    format!("plugin `{id}` appears twice"),
-                );
+                cx.err("policy.chain", Some(c.span()), format!("plugin `{id}` appears twice"));
             } else {
                 chain.push(id.clone());
             }
@@ -290,43 +225,20 @@ pub(super) fn parse(
     };
 
     if !cx.errors.is_empty() {
-        return Err(ConfigErrors {
-            file,
-            errors: cx.errors,
-        });
+        return Err(ConfigErrors { file, errors: cx.errors });
     }
-    Ok(Config {
-        server,
-        upstreams,
-        models,
-        plugins,
-        policy,
-        source: path.map(Path::to_path_buf),
-    })
+    Ok(Config { server, upstreams, models, plugins, policy, source: path.map(Path::to_path_buf) })
 }
 
 fn list(items: &[&str]) -> String {
-    if items.is_empty() {
-        "none".to_string()
-    } else {
-        items.join(", ")
-    }
+    if items.is_empty() { "none".to_string() } else { items.join(", ") }
 }
 
-fn upstream(
-    cx: &mut Ctx<'_>,
-    name: &str,
-    u: &RawUpstream,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> UpstreamConfig {
+fn upstream(cx: &mut Ctx<'_>, name: &str, u: &RawUpstream, env: &dyn Fn(&str) -> Option<String>) -> UpstreamConfig {
     let key = format!("upstreams.{name}");
     let mut endpoints = Vec::new();
     if u.endpoints.get_ref().is_empty() {
-        cx.err(
-            format!("{key}.endpoints"),
-            Some(u.endpoints.span()),
-            "needs at least one URL",
-        );
+        cx.err(format!("{key}.endpoints"), Some(u.endpoints.span()), "needs at least one URL");
     }
     for url in u.endpoints.get_ref() {
         match parse_endpoint(url) {
@@ -334,74 +246,46 @@ fn upstream(
             Err(msg) => cx.err(format!("{key}.endpoints"), Some(u.endpoints.span()), msg),
         }
     }
-    let api_key = u
-        .api_key_env
-        .as_ref()
-        .and_then(|var| match env(var.get_ref()) {
-            Some(v) if !v.trim().is_empty() => {
-                Some((var.get_ref().clone(), Secret::new(v.trim().to_string())))
-            }
-            _ => {
-                cx.err(
-                    format!("{key}.api-key-env"),
-                    Some(var.span()),
-                    format!(
-                        "environment variable `{}` is not set (or empty)",
-                        var.get_ref()
-                    ),
-                );
-                None
-            }
-        });
+    let api_key = u.api_key_env.as_ref().and_then(|var| match env(var.get_ref()) {
+        Some(v) if !v.trim().is_empty() => Some((var.get_ref().clone(), Secret::new(v.trim().to_string()))),
+        _ => {
+            cx.err(
+                format!("{key}.api-key-env"),
+                Some(var.span()),
+                format!("environment variable `{}` is not set (or empty)", var.get_ref()),
+            );
+            None
+        }
+    });
     UpstreamConfig {
         name: name.to_string(),
         endpoints,
         api_key,
         http2: u.http2,
-        connect_timeout: cx.duration(
-            &format!("{key}.connect-timeout"),
-            &u.connect_timeout,
-            DEFAULT_CONNECT_TIMEOUT,
-        ),
+        connect_timeout: cx.duration(&format!("{key}.connect-timeout"), &u.connect_timeout, DEFAULT_CONNECT_TIMEOUT),
         first_byte_timeout: cx.duration(
             &format!("{key}.first-byte-timeout"),
             &u.first_byte_timeout,
             DEFAULT_FIRST_BYTE_TIMEOUT,
         ),
-        total_timeout: cx.duration(
-            &format!("{key}.total-timeout"),
-            &u.total_timeout,
-            DEFAULT_TOTAL_TIMEOUT,
-        ),
+        total_timeout: cx.duration(&format!("{key}.total-timeout"), &u.total_timeout, DEFAULT_TOTAL_TIMEOUT),
         max_idle_per_endpoint: u.max_idle_per_endpoint.unwrap_or(DEFAULT_MAX_IDLE),
     }
 }
 
 /// Parses `http(s)://host[:port][/base]`.
 pub(crate) fn parse_endpoint(url: &str) -> Result<Endpoint, String> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
-    let scheme = uri
-        .scheme()
-        .cloned()
-        .ok_or_else(|| format!("`{url}` has no scheme (http:// or https://)"))?;
+    let uri: http::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let scheme = uri.scheme().cloned().ok_or_else(|| format!("`{url}` has no scheme (http:// or https://)"))?;
     if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
         return Err(format!("`{url}`: only http and https are supported"));
     }
-    let authority = uri
-        .authority()
-        .cloned()
-        .ok_or_else(|| format!("`{url}` has no host"))?;
+    let authority = uri.authority().cloned().ok_or_else(|| format!("`{url}` has no host"))?;
     if uri.query().is_some() {
         return Err(format!("`{url}`: a base URL cannot have a query"));
     }
     let base_path = uri.path().trim_end_matches('/').to_string();
-    Ok(Endpoint {
-        scheme,
-        authority,
-        base_path,
-    })
+    Ok(Endpoint { scheme, authority, base_path })
 }
 
 fn plugin(cx: &mut Ctx<'_>, id: &str, p: &RawPlugin, base_dir: &Path) -> Option<PluginConfig> {
@@ -421,17 +305,12 @@ fn plugin(cx: &mut Ctx<'_>, id: &str, p: &RawPlugin, base_dir: &Path) -> Option<
     };
     let path = p.path.get_ref();
     let location = match path.strip_prefix("builtin:") {
-        Some(name) if crate::builtin_plugins::get(name).is_some() => {
-            PluginLocation::Builtin(name.to_string())
-        }
+        Some(name) if crate::builtin_plugins::get(name).is_some() => PluginLocation::Builtin(name.to_string()),
         Some(name) => {
             cx.err(
                 format!("{key}.path"),
                 Some(p.path.span()),
-                format!(
-                    "no builtin plugin `{name}` (known: {})",
-                    crate::builtin_plugins::NAMES.join(", ")
-                ),
+                format!("no builtin plugin `{name}` (known: {})", crate::builtin_plugins::NAMES.join(", ")),
             );
             return None;
         }
@@ -444,11 +323,7 @@ fn plugin(cx: &mut Ctx<'_>, id: &str, p: &RawPlugin, base_dir: &Path) -> Option<
         Some("fail-open") => FailureMode::FailOpen,
         Some(other) => {
             let span = p.failure.as_ref().map(|f| f.span());
-            cx.err(
-                format!("{key}.failure"),
-                span,
-                format!("`{other}` is not one of fail-closed, fail-open"),
-            );
+            cx.err(format!("{key}.failure"), span, format!("`{other}` is not one of fail-closed, fail-open"));
             FailureMode::FailClosed
         }
     };
@@ -466,11 +341,7 @@ fn plugin(cx: &mut Ctx<'_>, id: &str, p: &RawPlugin, base_dir: &Path) -> Option<
     };
     let max_reuse = match &p.max_reuse {
         Some(m) if *m.get_ref() == 0 => {
-            cx.err(
-                format!("{key}.max-reuse"),
-                Some(m.span()),
-                "must be at least 1 (1 = a fresh instance per request)",
-            );
+            cx.err(format!("{key}.max-reuse"), Some(m.span()), "must be at least 1 (1 = a fresh instance per request)");
             DEFAULT_MAX_REUSE
         }
         Some(m) => *m.get_ref(),
@@ -486,11 +357,7 @@ fn plugin(cx: &mut Ctx<'_>, id: &str, p: &RawPlugin, base_dir: &Path) -> Option<
         location,
         config_json,
         failure,
-        timeout: cx.duration(
-            &format!("{key}.timeout"),
-            &p.timeout,
-            DEFAULT_PLUGIN_TIMEOUT,
-        ),
+        timeout: cx.duration(&format!("{key}.timeout"), &p.timeout, DEFAULT_PLUGIN_TIMEOUT),
         memory_limit_bytes: usize::try_from(memory_mib << 20).unwrap_or(usize::MAX),
         pass_body: p.body,
         max_reuse,
@@ -501,11 +368,7 @@ fn plugin(cx: &mut Ctx<'_>, id: &str, p: &RawPlugin, base_dir: &Path) -> Option<
 pub(super) fn describe(c: &Config) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "[server]\nlisten = \"{}\"\nadmin-listen = \"{}\"",
-        c.server.listen, c.server.admin_listen
-    );
+    let _ = writeln!(s, "[server]\nlisten = \"{}\"\nadmin-listen = \"{}\"", c.server.listen, c.server.admin_listen);
     let _ = writeln!(
         s,
         "max-body-bytes = {}\nshutdown-grace = \"{}\"",
@@ -514,12 +377,7 @@ pub(super) fn describe(c: &Config) -> String {
     );
     for u in c.upstreams.values() {
         let eps: Vec<String> = u.endpoints.iter().map(|e| format!("\"{e}\"")).collect();
-        let _ = writeln!(
-            s,
-            "\n[upstreams.{}]\nendpoints = [{}]",
-            u.name,
-            eps.join(", ")
-        );
+        let _ = writeln!(s, "\n[upstreams.{}]\nendpoints = [{}]", u.name, eps.join(", "));
         if let Some((var, _)) = &u.api_key {
             let _ = writeln!(s, "api-key-env = \"{var}\"  # set (value hidden)");
         }
@@ -538,11 +396,7 @@ pub(super) fn describe(c: &Config) -> String {
             ModelPattern::Exact(n) => n.clone(),
             ModelPattern::Prefix(p) => format!("{p}*"),
         };
-        let _ = writeln!(
-            s,
-            "\n[[models]]\nname = \"{name}\"\nupstream = \"{}\"",
-            m.upstream
-        );
+        let _ = writeln!(s, "\n[[models]]\nname = \"{name}\"\nupstream = \"{}\"", m.upstream);
         if let Some(um) = &m.upstream_model {
             let _ = writeln!(s, "upstream-model = \"{um}\"");
         }
@@ -565,11 +419,7 @@ pub(super) fn describe(c: &Config) -> String {
             p.config_json
         );
     }
-    let _ = writeln!(
-        s,
-        "\n[policy]\nchain = {:?}\nforward-identity = {}",
-        c.policy.chain, c.policy.forward_identity
-    );
+    let _ = writeln!(s, "\n[policy]\nchain = {:?}\nforward-identity = {}", c.policy.chain, c.policy.forward_identity);
     if let Some(d) = &c.policy.cache_dir {
         let _ = writeln!(s, "cache-dir = \"{}\"", d.display());
     }
@@ -582,9 +432,7 @@ mod tests {
     use super::*;
 
     fn check(text: &str) -> Result<Config, ConfigErrors> {
-        parse(text, None, &|v| {
-            (v == "SET").then(|| "sk-secret".to_string())
-        })
+        parse(text, None, &|v| (v == "SET").then(|| "sk-secret".to_string()))
     }
 
     #[test]
@@ -603,28 +451,12 @@ name = "m"
 upstream = "b"
 "#;
         let errs = check(text).unwrap_err();
-        let lines: Vec<(String, Option<usize>)> = errs
-            .errors
-            .iter()
-            .map(|e| (e.key.clone(), e.line))
-            .collect();
+        let lines: Vec<(String, Option<usize>)> = errs.errors.iter().map(|e| (e.key.clone(), e.line)).collect();
         assert!(lines.contains(&("server.listen".into(), Some(3))), "{errs}");
-        assert!(
-            lines.contains(&("upstreams.a.endpoints".into(), Some(6))),
-            "{errs}"
-        );
-        assert!(
-            lines.contains(&("upstreams.a.api-key-env".into(), Some(7))),
-            "{errs}"
-        );
-        assert!(
-            lines.contains(&("upstreams.a.connect-timeout".into(), Some(8))),
-            "{errs}"
-        );
-        assert!(
-            lines.contains(&("models[0].upstream".into(), Some(12))),
-            "{errs}"
-        );
+        assert!(lines.contains(&("upstreams.a.endpoints".into(), Some(6))), "{errs}");
+        assert!(lines.contains(&("upstreams.a.api-key-env".into(), Some(7))), "{errs}");
+        assert!(lines.contains(&("upstreams.a.connect-timeout".into(), Some(8))), "{errs}");
+        assert!(lines.contains(&("models[0].upstream".into(), Some(12))), "{errs}");
         assert_eq!(errs.errors.len(), 5, "{errs}");
     }
 

@@ -24,17 +24,10 @@ pub struct UpstreamRequest {
 pub enum ForwardError {
     /// Every endpoint refused the connection (or DNS/TLS failed).
     #[error("upstream `{upstream}` unreachable after {attempts} attempt(s): {last}")]
-    Unreachable {
-        upstream: String,
-        attempts: usize,
-        last: String,
-    },
+    Unreachable { upstream: String, attempts: usize, last: String },
     /// The response headers did not arrive in time.
     #[error("upstream `{upstream}` sent no response headers within {after:?}")]
-    FirstByteTimeout {
-        upstream: String,
-        after: std::time::Duration,
-    },
+    FirstByteTimeout { upstream: String, after: std::time::Duration },
     /// The exchange failed after the request was sent.
     #[error("upstream `{upstream}` failed mid-exchange: {cause}")]
     Broken { upstream: String, cause: String },
@@ -47,9 +40,7 @@ impl ForwardError {
     pub fn to_api(&self) -> ApiError {
         match self {
             ForwardError::Unreachable { upstream, .. } => ApiError::upstream_unreachable(upstream),
-            ForwardError::FirstByteTimeout { upstream, .. } => {
-                ApiError::upstream_timeout(upstream, "first byte")
-            }
+            ForwardError::FirstByteTimeout { upstream, .. } => ApiError::upstream_timeout(upstream, "first byte"),
             ForwardError::Broken { upstream, .. } => ApiError::upstream_bad_response(upstream),
             ForwardError::BadRequest(_) => ApiError::internal(),
         }
@@ -83,17 +74,12 @@ pub async fn send(up: &Upstream, req: UpstreamRequest) -> Result<Response<Incomi
         let mut builder = Request::builder().method(Method::POST).uri(uri);
         if let Some(h) = builder.headers_mut() {
             h.clone_from(&req.headers);
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             if let Some(auth) = &up.auth_header {
                 h.insert(header::AUTHORIZATION, auth.clone());
             }
         }
-        let request = builder
-            .body(Full::new(req.body.clone()))
-            .map_err(|e| ForwardError::BadRequest(e.to_string()))?;
+        let request = builder.body(Full::new(req.body.clone())).map_err(|e| ForwardError::BadRequest(e.to_string()))?;
         let started = Instant::now();
         match tokio::time::timeout_at(deadline.into(), up.client.request(request)).await {
             Err(_) => {
@@ -115,18 +101,11 @@ pub async fn send(up: &Upstream, req: UpstreamRequest) -> Result<Response<Incomi
             }
             Ok(Err(e)) => {
                 metrics::counter!("wasmgate_upstream_errors_total", "upstream" => up.cfg.name.clone(), "kind" => "broken").increment(1);
-                return Err(ForwardError::Broken {
-                    upstream: up.cfg.name.clone(),
-                    cause: error_chain(&e),
-                });
+                return Err(ForwardError::Broken { upstream: up.cfg.name.clone(), cause: error_chain(&e) });
             }
         }
     }
-    Err(ForwardError::Unreachable {
-        upstream: up.cfg.name.clone(),
-        attempts: n,
-        last,
-    })
+    Err(ForwardError::Unreachable { upstream: up.cfg.name.clone(), attempts: n, last })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -37,9 +37,7 @@ pub struct Upstream {
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream")
-            .field("name", &self.cfg.name)
-            .finish_non_exhaustive()
+        f.debug_struct("Upstream").field("name", &self.cfg.name).finish_non_exhaustive()
     }
 }
 
@@ -64,20 +62,13 @@ impl Upstream {
         let auth_header = match &cfg.api_key {
             Some((var, key)) => {
                 let mut v = http::HeaderValue::try_from(format!("Bearer {}", key.expose()))
-                    .map_err(|_| {
-                        format!("the key in `{var}` contains characters not allowed in a header")
-                    })?;
+                    .map_err(|_| format!("the key in `{var}` contains characters not allowed in a header"))?;
                 v.set_sensitive(true);
                 Some(v)
             }
             None => None,
         };
-        Ok(Upstream {
-            cfg,
-            client,
-            next: AtomicUsize::new(0),
-            auth_header,
-        })
+        Ok(Upstream { cfg, client, next: AtomicUsize::new(0), auth_header })
     }
 }
 
@@ -110,15 +101,9 @@ impl Upstreams {
         let mut model_names = Vec::new();
         for m in &config.models {
             let Some(up) = built.get(&m.upstream) else {
-                return Err(format!(
-                    "model route names unknown upstream `{}`",
-                    m.upstream
-                ));
+                return Err(format!("model route names unknown upstream `{}`", m.upstream));
             };
-            let route = Route {
-                upstream: up.clone(),
-                upstream_model: m.upstream_model.clone(),
-            };
+            let route = Route { upstream: up.clone(), upstream_model: m.upstream_model.clone() };
             match &m.pattern {
                 ModelPattern::Exact(name) => {
                     if !exact.contains_key(name) {
@@ -129,20 +114,13 @@ impl Upstreams {
                 ModelPattern::Prefix(p) => prefixes.push((p.clone(), route)),
             }
         }
-        Ok(Upstreams {
-            exact,
-            prefixes,
-            model_names,
-        })
+        Ok(Upstreams { exact, prefixes, model_names })
     }
 
     /// Finds the route for `model`: an exact name first, then the first matching prefix.
     pub fn route(&self, model: &str) -> Option<&Route> {
-        self.exact.get(model).or_else(|| {
-            self.prefixes
-                .iter()
-                .find(|(p, _)| model.starts_with(p.as_str()))
-                .map(|(_, r)| r)
-        })
+        self.exact
+            .get(model)
+            .or_else(|| self.prefixes.iter().find(|(p, _)| model.starts_with(p.as_str())).map(|(_, r)| r))
     }
 }

@@ -38,9 +38,7 @@ pub struct Completion {
 
 impl Completion {
     pub fn new(on_complete: OnComplete) -> Self {
-        Completion {
-            on_complete: Some(on_complete),
-        }
+        Completion { on_complete: Some(on_complete) }
     }
 
     pub fn finish(&mut self, usage: Option<Usage>, outcome: Outcome) {
@@ -111,11 +109,7 @@ impl SseScanner {
 
     /// Whatever is left at the end of the stream (an unterminated last event).
     fn flush(&mut self) -> Bytes {
-        if self.strip_usage_events {
-            self.pending.split().freeze()
-        } else {
-            Bytes::new()
-        }
+        if self.strip_usage_events { self.pending.split().freeze() } else { Bytes::new() }
     }
 }
 
@@ -158,11 +152,7 @@ impl RelayBody {
     ) -> Self {
         RelayBody {
             inner,
-            scanner: SseScanner {
-                pending: BytesMut::new(),
-                usage: None,
-                strip_usage_events,
-            },
+            scanner: SseScanner { pending: BytesMut::new(), usage: None, strip_usage_events },
             deadline: tokio::time::sleep_until(deadline),
             completion,
             done: false,
@@ -182,10 +172,7 @@ impl Body for RelayBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let mut this = self.project();
         if *this.done {
             return Poll::Ready(None);
@@ -194,8 +181,7 @@ impl Body for RelayBody {
             if this.deadline.as_mut().poll(cx).is_ready() {
                 *this.done = true;
                 tracing::warn!(elapsed = ?this.started.elapsed(), "stream hit the total timeout");
-                this.completion
-                    .finish(this.scanner.usage, Outcome::UpstreamError);
+                this.completion.finish(this.scanner.usage, Outcome::UpstreamError);
                 return Poll::Ready(Some(Ok(Frame::data(timeout_event()))));
             }
             match ready!(this.inner.as_mut().poll_frame(cx)) {
@@ -212,20 +198,14 @@ impl Body for RelayBody {
                 Some(Err(e)) => {
                     *this.done = true;
                     tracing::warn!(error = %e, "upstream stream broke");
-                    this.completion
-                        .finish(this.scanner.usage, Outcome::UpstreamError);
+                    this.completion.finish(this.scanner.usage, Outcome::UpstreamError);
                     return Poll::Ready(Some(Err(e)));
                 }
                 None => {
                     *this.done = true;
-                    this.completion
-                        .finish(this.scanner.usage, Outcome::Completed);
+                    this.completion.finish(this.scanner.usage, Outcome::Completed);
                     let rest = this.scanner.flush();
-                    return Poll::Ready(if rest.is_empty() {
-                        None
-                    } else {
-                        Some(Ok(Frame::data(rest)))
-                    });
+                    return Poll::Ready(if rest.is_empty() { None } else { Some(Ok(Frame::data(rest))) });
                 }
             }
         }
@@ -268,15 +248,12 @@ mod tests {
     use super::*;
 
     const CHUNK: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n";
-    const USAGE: &str = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5,\"total_tokens\":8}}\n\n";
+    const USAGE: &str =
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5,\"total_tokens\":8}}\n\n";
     const DONE: &str = "data: [DONE]\n\n";
 
     fn run(strip: bool, pieces: &[&[u8]]) -> (Vec<u8>, Option<Usage>) {
-        let mut s = SseScanner {
-            pending: BytesMut::new(),
-            usage: None,
-            strip_usage_events: strip,
-        };
+        let mut s = SseScanner { pending: BytesMut::new(), usage: None, strip_usage_events: strip };
         let mut out = Vec::new();
         for p in pieces {
             out.extend_from_slice(&s.feed(Bytes::copy_from_slice(p)));
@@ -294,24 +271,14 @@ mod tests {
             assert_eq!(out, bytes);
             assert_eq!(usage.map(|u| u.total_tokens), Some(8), "cut at {cut}");
             let (out, usage) = run(true, &[&bytes[..cut], &bytes[cut..]]);
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                format!("{CHUNK}{DONE}"),
-                "cut at {cut}"
-            );
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{CHUNK}{DONE}"), "cut at {cut}");
             assert_eq!(usage.map(|u| u.prompt_tokens), Some(3));
         }
     }
 
     #[test]
     fn crlf_events_are_split() {
-        let (out, usage) = run(
-            true,
-            &[
-                USAGE.replace("\n\n", "\r\n\r\n").as_bytes(),
-                b"data: [DONE]\r\n\r\n",
-            ],
-        );
+        let (out, usage) = run(true, &[USAGE.replace("\n\n", "\r\n\r\n").as_bytes(), b"data: [DONE]\r\n\r\n"]);
         assert_eq!(out, b"data: [DONE]\r\n\r\n");
         assert_eq!(usage.map(|u| u.completion_tokens), Some(5));
     }

@@ -33,8 +33,5 @@ pub(crate) fn scan_json(doc: &[u8]) -> Option<Scan> {
     let w: WithUsage = serde_json::from_slice(doc).ok()?;
     let usage = w.usage?;
     let usage_only = matches!(&w.choices, Some(c) if c.is_empty());
-    Some(Scan {
-        usage: Some(usage),
-        usage_only,
-    })
+    Some(Scan { usage: Some(usage), usage_only })
 }

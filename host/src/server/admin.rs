@@ -24,24 +24,11 @@ pub fn router(gateway: Arc<Gateway>, metrics: Option<PrometheusHandle>) -> Route
     Router::new()
         .route("/metrics", get(render_metrics))
         .route("/health", get(|| async { "ok" }))
-        .fallback(|uri: axum::http::Uri| async move {
-            ApiError::unknown_route("GET", uri.path()).into_response()
-        })
+        .fallback(|uri: axum::http::Uri| async move { ApiError::unknown_route("GET", uri.path()).into_response() })
         .with_state(AdminState { gateway, metrics })
 }
 
 async fn render_metrics(State(st): State<AdminState>) -> Response {
-    let body = st
-        .metrics
-        .as_ref()
-        .map(PrometheusHandle::render)
-        .unwrap_or_default();
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
-        )],
-        body,
-    )
-        .into_response()
+    let body = st.metrics.as_ref().map(PrometheusHandle::render).unwrap_or_default();
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], body).into_response()
 }

@@ -32,10 +32,7 @@ impl Snapshot {
     /// Builds a snapshot from a validated config (clients are created here, once).
     pub fn build(config: Config) -> Result<Snapshot, StartError> {
         let upstreams = Upstreams::from_config(&config).map_err(StartError::Upstreams)?;
-        Ok(Snapshot {
-            config: Arc::new(config),
-            upstreams,
-        })
+        Ok(Snapshot { config: Arc::new(config), upstreams })
     }
 }
 
@@ -48,10 +45,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(snapshot: Snapshot) -> Arc<Gateway> {
-        Arc::new(Gateway {
-            snapshot: ArcSwap::from_pointee(snapshot),
-            ready: AtomicBool::new(true),
-        })
+        Arc::new(Gateway { snapshot: ArcSwap::from_pointee(snapshot), ready: AtomicBool::new(true) })
     }
 }
 
@@ -59,10 +53,7 @@ impl Gateway {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("upstream setup failed: {0}")]
     Upstreams(String),
     #[error("plugin setup failed: {0}")]
@@ -104,36 +95,17 @@ pub async fn start(snapshot: Snapshot) -> Result<RunningGateway, StartError> {
     let listen = snapshot.config.server.listen;
     let admin_listen = snapshot.config.server.admin_listen;
     let grace = snapshot.config.server.shutdown_grace;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: listen,
-            source,
-        })?;
+    let listener = TcpListener::bind(listen).await.map_err(|source| StartError::Bind { addr: listen, source })?;
     let admin_listener =
-        TcpListener::bind(admin_listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: admin_listen,
-                source,
-            })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: listen,
-        source,
-    })?;
-    let admin_addr = admin_listener
-        .local_addr()
-        .map_err(|source| StartError::Bind {
-            addr: admin_listen,
-            source,
-        })?;
+        TcpListener::bind(admin_listen).await.map_err(|source| StartError::Bind { addr: admin_listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: listen, source })?;
+    let admin_addr = admin_listener.local_addr().map_err(|source| StartError::Bind { addr: admin_listen, source })?;
 
     let metrics = crate::metrics::install();
     let gateway = Gateway::new(snapshot);
     let (tx, rx) = watch::channel(false);
 
-    let api = axum::serve(listener, api_router(gateway.clone()))
-        .with_graceful_shutdown(wait_for(rx.clone()));
+    let api = axum::serve(listener, api_router(gateway.clone())).with_graceful_shutdown(wait_for(rx.clone()));
     let admin = axum::serve(admin_listener, admin::router(gateway.clone(), metrics))
         .with_graceful_shutdown(wait_for(rx.clone()));
 
@@ -158,13 +130,7 @@ pub async fn start(snapshot: Snapshot) -> Result<RunningGateway, StartError> {
         }
         admin_task.abort();
     });
-    Ok(RunningGateway {
-        addr,
-        admin_addr,
-        gateway,
-        shutdown: tx,
-        task,
-    })
+    Ok(RunningGateway { addr, admin_addr, gateway, shutdown: tx, task })
 }
 
 async fn wait_for(mut rx: watch::Receiver<bool>) {

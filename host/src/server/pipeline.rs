@@ -42,18 +42,14 @@ pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request) -> Respo
     };
     resp.headers_mut().insert("x-request-id", rid);
     let status = resp.status().as_u16();
-    metrics::counter!("wasmgate_http_requests_total", "route" => endpoint.route(), "status" => status_label(status)).increment(1);
+    metrics::counter!("wasmgate_http_requests_total", "route" => endpoint.route(), "status" => status_label(status))
+        .increment(1);
     metrics::histogram!("wasmgate_http_request_duration_seconds", "route" => endpoint.route())
         .record(started.elapsed().as_secs_f64());
     resp
 }
 
-async fn run(
-    gw: &Gateway,
-    endpoint: Endpoint,
-    req: Request,
-    rid: &HeaderValue,
-) -> Result<Response, ApiError> {
+async fn run(gw: &Gateway, endpoint: Endpoint, req: Request, rid: &HeaderValue) -> Result<Response, ApiError> {
     // snapshot
     let snap = gw.snapshot.load_full();
     let (parts, body) = req.into_parts();
@@ -67,8 +63,7 @@ async fn run(
     // policy
     let mut upstream_headers = forwardable(&parts.headers);
     upstream_headers.insert("x-request-id", rid.clone());
-    let effects = match policy(&snap, &parts.headers, &raw, &mut api, &mut upstream_headers).await?
-    {
+    let effects = match policy(&snap, &parts.headers, &raw, &mut api, &mut upstream_headers).await? {
         PolicyResult::Continue(effects) => effects,
         PolicyResult::Respond(resp) => return Ok(resp),
     };
@@ -93,21 +88,9 @@ async fn run(
         api.set_model(m.clone());
         modified = true;
     }
-    let body = if modified {
-        Bytes::from(api.to_json().map_err(|_| ApiError::internal())?)
-    } else {
-        raw
-    };
+    let body = if modified { Bytes::from(api.to_json().map_err(|_| ApiError::internal())?) } else { raw };
     let total_deadline = tokio::time::Instant::now() + route.upstream.cfg.total_timeout;
-    let sent = proxy::send(
-        &route.upstream,
-        UpstreamRequest {
-            endpoint,
-            body,
-            headers: upstream_headers,
-        },
-    )
-    .await;
+    let sent = proxy::send(&route.upstream, UpstreamRequest { endpoint, body, headers: upstream_headers }).await;
     let upstream_resp = match sent {
         Ok(r) => r,
         Err(e) => {
@@ -118,31 +101,19 @@ async fn run(
     };
 
     // relay + complete
-    relay(
-        upstream_resp,
-        &route,
-        stream,
-        strip_usage,
-        total_deadline,
-        effects,
-    )
-    .await
+    relay(upstream_resp, &route, stream, strip_usage, total_deadline, effects).await
 }
 
 /// Reads the whole request body within the size limit.
 async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::body_too_large(limit));
     }
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::body_too_large(limit))
-        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::body_too_large(limit)),
         Err(e) if is_timeout(&*e) => Err(ApiError::body_timeout()),
         Err(_) => Err(ApiError::body_unreadable()),
     }
@@ -160,6 +131,7 @@ fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// What the policy phase decided.
+#[allow(dead_code)] // `Respond` is produced once the plugin chain is wired in.
 enum PolicyResult {
     Continue(Effects),
     Respond(Response),
@@ -173,7 +145,7 @@ struct Effects {
     /// Headers plugins add to the client's response.
     response_headers: Vec<(String, String)>,
     /// Called once when the request is over (settles reservations).
-    on_complete: Vec<Box<dyn FnOnce(Option<Usage>, Outcome) + Send>>,
+    on_complete: Vec<proxy::OnComplete>,
 }
 
 impl Effects {
@@ -211,18 +183,14 @@ async fn relay(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let mut headers =
-        HeaderMap::with_capacity(parts.headers.len() + effects.response_headers.len());
+    let mut headers = HeaderMap::with_capacity(parts.headers.len() + effects.response_headers.len());
     for (name, value) in &parts.headers {
         if !is_hop_by_hop(name) {
             headers.append(name.clone(), value.clone());
         }
     }
     for (name, value) in &effects.response_headers {
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
+        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
             headers.insert(n, v);
         }
     }
@@ -230,8 +198,7 @@ async fn relay(
     let on_complete = effects.on_complete;
     let complete: proxy::OnComplete = Box::new(move |usage: Option<Usage>, outcome: Outcome| {
         if let Some(u) = usage {
-            metrics::counter!("wasmgate_tokens_total", "kind" => "prompt")
-                .increment(u64::from(u.prompt_tokens));
+            metrics::counter!("wasmgate_tokens_total", "kind" => "prompt").increment(u64::from(u.prompt_tokens));
             metrics::counter!("wasmgate_tokens_total", "kind" => "completion")
                 .increment(u64::from(u.completion_tokens));
         }
@@ -246,8 +213,7 @@ async fn relay(
         let stream_started = Instant::now();
         let completion = Completion::new(Box::new(move |usage, outcome| {
             metrics::gauge!("wasmgate_active_streams").decrement(1.0);
-            metrics::histogram!("wasmgate_stream_duration_seconds")
-                .record(stream_started.elapsed().as_secs_f64());
+            metrics::histogram!("wasmgate_stream_duration_seconds").record(stream_started.elapsed().as_secs_f64());
             complete(usage, outcome);
         }));
         let body = RelayBody::new(body, strip_usage, deadline, completion);
@@ -259,11 +225,7 @@ async fn relay(
 
     // Non-streamed: read it (bounded) to learn the usage, then answer.
     let mut completion = Completion::new(complete);
-    let collected = tokio::time::timeout_at(
-        deadline,
-        proxy::collect_with_usage(body, MAX_COLLECTED_RESPONSE),
-    )
-    .await;
+    let collected = tokio::time::timeout_at(deadline, proxy::collect_with_usage(body, MAX_COLLECTED_RESPONSE)).await;
     let (bytes, usage, rest) = match collected {
         Err(_) => {
             completion.finish(None, Outcome::UpstreamError);
@@ -276,11 +238,7 @@ async fn relay(
         }
         Ok(Ok(x)) => x,
     };
-    let outcome = if status.is_success() {
-        Outcome::Completed
-    } else {
-        Outcome::UpstreamError
-    };
+    let outcome = if status.is_success() { Outcome::Completed } else { Outcome::UpstreamError };
     let body = match rest {
         None => {
             completion.finish(usage, outcome);
@@ -292,14 +250,12 @@ async fn relay(
             let tail = http_body_util::BodyDataStream::new(rest);
             use futures_util::StreamExt;
             let mut completion = Some(completion);
-            let chained = head
-                .chain(tail)
-                .chain(futures_util::stream::once(async move {
-                    if let Some(mut c) = completion.take() {
-                        c.finish(None, outcome);
-                    }
-                    Ok(Bytes::new())
-                }));
+            let chained = head.chain(tail).chain(futures_util::stream::once(async move {
+                if let Some(mut c) = completion.take() {
+                    c.finish(None, outcome);
+                }
+                Ok(Bytes::new())
+            }));
             headers.remove(header::CONTENT_LENGTH);
             Body::from_stream(chained)
         }

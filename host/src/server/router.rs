@@ -46,14 +46,7 @@ pub fn api_router(gw: Arc<Gateway>) -> Router {
 }
 
 async fn health() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        r#"{"status":"ok"}"#,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], r#"{"status":"ok"}"#).into_response()
 }
 
 async fn ready(State(gw): State<Arc<Gateway>>) -> Response {

@@ -26,10 +26,8 @@ fn is_dropped(name: &HeaderName) -> bool {
             | header::ACCEPT_ENCODING
             | header::PROXY_AUTHORIZATION
             | header::EXPECT
-    ) || matches!(
-        name.as_str(),
-        "keep-alive" | "proxy-connection" | "x-api-key"
-    ) || name.as_str().starts_with("x-wasmgate-")
+    ) || matches!(name.as_str(), "keep-alive" | "proxy-connection" | "x-api-key")
+        || name.as_str().starts_with("x-wasmgate-")
 }
 
 /// The client headers that may go upstream.
@@ -45,14 +43,8 @@ pub fn forwardable(client: &HeaderMap) -> HeaderMap {
 
 /// Response headers from the upstream that must not be relayed as they are.
 pub fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        *name,
-        header::CONNECTION
-            | header::TRANSFER_ENCODING
-            | header::TE
-            | header::TRAILER
-            | header::UPGRADE
-    ) || matches!(name.as_str(), "keep-alive" | "proxy-connection")
+    matches!(*name, header::CONNECTION | header::TRANSFER_ENCODING | header::TE | header::TRAILER | header::UPGRADE)
+        || matches!(name.as_str(), "keep-alive" | "proxy-connection")
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -67,13 +59,7 @@ pub fn request_id(client: &HeaderMap) -> HeaderValue {
     }
     // Process-unique and roughly time-ordered: start time (seconds) and a counter.
     static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let start = *START.get_or_init(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    });
+    let start = *START.get_or_init(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::try_from(format!("req_{start:x}{n:010x}"))
-        .unwrap_or(HeaderValue::from_static("req_unknown"))
+    HeaderValue::try_from(format!("req_{start:x}{n:010x}")).unwrap_or(HeaderValue::from_static("req_unknown"))
 }

@@ -1,0 +1,181 @@
+//! The `wasmgate` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, DEMO_API_KEY, embedded_default};
+use crate::mock::{MockConfig, MockServer};
+use crate::server::{self, Snapshot};
+
+#[derive(Debug, Parser)]
+#[command(name = "wasmgate", version, about = "OpenAI-compatible LLM gateway with WebAssembly policy plugins")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (without --config: an embedded default with a mock upstream, offline).
+    Serve(ServeArgs),
+    /// Run the mock OpenAI upstream on its own (for benches and tests).
+    MockUpstream(MockArgs),
+    /// Work with config files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Config file (TOML). Without it, the embedded default runs.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// API listen address (overrides `server.listen`).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Admin listen address (overrides `server.admin-listen`).
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+struct MockArgs {
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    listen: SocketAddr,
+    /// Delay before the response (or before the first chunk of a stream).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Content chunks per stream.
+    #[arg(long, default_value_t = 8)]
+    chunks: u32,
+    /// Delay between stream chunks.
+    #[arg(long, default_value_t = 0)]
+    chunk_interval_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file and print it resolved, or every error with its key and line.
+    Check { file: PathBuf },
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::MockUpstream(args) => runtime.block_on(mock_upstream(args)),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WASMGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn config_check(file: &std::path::Path) -> Result<(), String> {
+    match Config::load(file) {
+        Ok(c) => {
+            println!("# {}: OK\n{}", file.display(), c.describe());
+            Ok(())
+        }
+        Err(errs) => Err(errs.to_string().trim_end().to_string()),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    // The embedded default needs its mock upstream running first (kept alive until exit).
+    let (mut config, mock) = match &args.config {
+        Some(path) => (Config::load(path).map_err(|e| e.to_string().trim_end().to_string())?, None),
+        None => {
+            let mock = MockServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), MockConfig::default())
+                .await
+                .map_err(|e| format!("cannot start the embedded mock upstream: {e}"))?;
+            let config = embedded_default(mock.addr).map_err(|e| e.to_string())?;
+            (config, Some(mock))
+        }
+    };
+    if let Some(a) = args.listen {
+        config.server.listen = a;
+    }
+    if let Some(a) = args.admin_listen {
+        config.server.admin_listen = a;
+    }
+    let embedded = mock.is_some();
+    let snapshot = Snapshot::build(config).map_err(|e| e.to_string())?;
+    let running = server::start(snapshot).await.map_err(|e| e.to_string())?;
+    println!("wasmgate listening on http://{} (admin: http://{}/metrics)", running.addr, running.admin_addr);
+    if let Some(m) = &mock {
+        println!("embedded default: mock upstream on {}, models mock-gpt-4o, mock-gpt-4o-mini, mock-embedding", m.addr);
+    }
+    let auth = if embedded { format!(" -H 'Authorization: Bearer {DEMO_API_KEY}'") } else { String::new() };
+    println!(
+        "try: curl -s http://{}/v1/chat/completions -H 'Content-Type: application/json'{auth} -d '{{\"model\":\"mock-gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'",
+        running.addr
+    );
+    shutdown_signal().await;
+    tracing::info!("signal received; shutting down");
+    running.shutdown().await;
+    if let Some(m) = mock {
+        m.shutdown();
+    }
+    Ok(())
+}
+
+async fn mock_upstream(args: MockArgs) -> Result<(), String> {
+    let cfg = MockConfig {
+        latency: Duration::from_millis(args.latency_ms),
+        chunks: args.chunks,
+        chunk_interval: Duration::from_millis(args.chunk_interval_ms),
+        ..MockConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("wasmgate mock upstream listening on http://{addr}/v1");
+    crate::mock::serve(listener, cfg, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
