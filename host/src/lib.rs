@@ -9,5 +9,6 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod mock;
+pub mod policy;
 pub mod proxy;
 pub mod server;

@@ -1,0 +1,252 @@
+//! The chain: a tenant's plugins run in order on one request. Each returns continue, mutate
+//! (edits applied to the request view so later plugins see them) or respond (the request ends
+//! here). Failures follow each plugin's policy: fail-closed ends the request with
+//! [`PolicyFailure`], fail-open skips the plugin.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::bindings::rate_limit::Admission;
+use super::bindings::types::Decision;
+use super::convert;
+use super::plugin::{Bindings, FailureKind, FailurePolicy, Plugin, PluginKind};
+use super::view::{Edit, Identity, LocalResponse, Outcome, RequestView, Usage};
+
+/// A fail-closed plugin failed: the request must not go on.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("plugin `{plugin}` failed: {}", kind.label())]
+pub struct PolicyFailure {
+    pub plugin: String,
+    pub kind: FailureKind,
+}
+
+/// What the chain decided.
+#[derive(Debug)]
+pub enum ChainOutcome {
+    Continue(Effects),
+    Respond(LocalResponse, Effects),
+}
+
+/// What later phases must do because of the chain.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Request edits, in order (response headers are in `response_headers`).
+    pub edits: Vec<Edit>,
+    pub response_headers: Vec<(String, String)>,
+    pub settlements: Vec<Settlement>,
+}
+
+/// A reservation to settle once the request is over.
+#[derive(Debug)]
+pub struct Settlement {
+    plugin: Arc<Plugin>,
+    reservation: String,
+}
+
+impl Settlement {
+    /// Calls the plugin's `settle`. Failures are logged and counted, never surfaced.
+    pub async fn settle(self, usage: Option<Usage>, outcome: Outcome) {
+        let p = &self.plugin;
+        let started = Instant::now();
+        let Ok(mut inst) = p.checkout("settle").await else {
+            p.record("error", started.elapsed());
+            return;
+        };
+        let usage = usage.map(convert::usage);
+        let outcome = convert::outcome(outcome);
+        let super::plugin::Instance { store, bindings, .. } = &mut inst;
+        let Bindings::RateLimit(b) = bindings else { return };
+        let call = b.call_settle(&mut *store, &self.reservation, usage, outcome);
+        match tokio::time::timeout(p.call_timeout(), call).await {
+            Ok(Ok(())) => {
+                p.record("ok", started.elapsed());
+                p.checkin(inst);
+            }
+            Ok(Err(e)) => {
+                let kind = p.classify(&inst, &e);
+                tracing::warn!(plugin = %p.id(), failure = kind.label(), error = %format!("{e:#}"), "settle failed");
+                p.record(kind.label(), started.elapsed());
+            }
+            Err(_) => p.record("timeout", started.elapsed()),
+        }
+    }
+}
+
+/// What one plugin decided.
+enum Step {
+    Identity(Identity),
+    Continue,
+    Edits(Vec<Edit>),
+    Respond(LocalResponse),
+    Admit(Vec<Edit>, Option<String>),
+}
+
+/// The plugins of one chain, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Chain {
+    plugins: Vec<Arc<Plugin>>,
+}
+
+impl Chain {
+    pub fn new(plugins: Vec<Arc<Plugin>>) -> Self {
+        Chain { plugins }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    pub fn plugins(&self) -> &[Arc<Plugin>] {
+        &self.plugins
+    }
+
+    /// Runs the chain on `view` (updated in place). `body` goes to plugins that asked for it.
+    pub async fn run(&self, view: &mut RequestView, body: &[u8]) -> Result<ChainOutcome, PolicyFailure> {
+        let mut effects = Effects::default();
+        for p in &self.plugins {
+            let step = match call(p, view, body).await {
+                Ok(step) => step,
+                Err(kind) => {
+                    metrics::counter!("wasmgate_plugin_failures_total", "plugin" => p.id().to_string(), "kind" => kind.label())
+                        .increment(1);
+                    if p.spec.failure == FailurePolicy::FailOpen {
+                        tracing::warn!(plugin = %p.id(), request_id = %view.id, failure = kind.label(), "plugin failed open: skipped");
+                        p.record("skipped", std::time::Duration::ZERO);
+                        continue;
+                    }
+                    // Nothing is forwarded: refund what earlier plugins reserved.
+                    let pending = std::mem::take(&mut effects.settlements);
+                    if !pending.is_empty() {
+                        tokio::spawn(async move {
+                            for s in pending {
+                                s.settle(None, Outcome::UpstreamError).await;
+                            }
+                        });
+                    }
+                    return Err(PolicyFailure { plugin: p.id().to_string(), kind });
+                }
+            };
+            match step {
+                Step::Identity(id) => {
+                    if view.tenant.is_none() {
+                        view.tenant.clone_from(&id.tenant);
+                    }
+                    view.identity = Some(id);
+                }
+                Step::Continue => {}
+                Step::Edits(edits) => apply(view, edits, &mut effects),
+                Step::Admit(edits, reservation) => {
+                    apply(view, edits, &mut effects);
+                    if let Some(r) = reservation {
+                        effects.settlements.push(Settlement { plugin: p.clone(), reservation: r });
+                    }
+                }
+                Step::Respond(resp) => return Ok(ChainOutcome::Respond(resp, effects)),
+            }
+        }
+        Ok(ChainOutcome::Continue(effects))
+    }
+}
+
+/// Applies edits to the view (so later plugins see them) and records them for the request.
+fn apply(view: &mut RequestView, edits: Vec<Edit>, effects: &mut Effects) {
+    for e in edits {
+        match &e {
+            Edit::SetModel(m) => view.model.clone_from(m),
+            Edit::SetMaxTokens(n) => view.max_tokens = Some(*n),
+            Edit::SetHeader(n, v) => {
+                view.headers.retain(|(k, _)| k != n);
+                view.headers.push((n.clone(), v.clone()));
+            }
+            Edit::RemoveHeader(n) => view.headers.retain(|(k, _)| k != n),
+            Edit::SetResponseHeader(n, v) => {
+                effects.response_headers.retain(|(k, _)| k != n);
+                effects.response_headers.push((n.clone(), v.clone()));
+                continue;
+            }
+            Edit::PrependSystem(_) | Edit::SetBodyField(..) => {}
+        }
+        effects.edits.push(e);
+    }
+}
+
+fn decision_step(d: Decision) -> Result<(Step, &'static str), FailureKind> {
+    Ok(match d {
+        Decision::Continue => (Step::Continue, "continue"),
+        Decision::Mutate(e) => (Step::Edits(convert::edits(e)?), "mutate"),
+        Decision::Respond(r) => (Step::Respond(convert::response(r)?), "respond"),
+    })
+}
+
+/// One plugin call, with the breaker, the deadline, and the instance's fate.
+async fn call(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<Step, FailureKind> {
+    if !p.breaker.allow() {
+        return Err(FailureKind::BreakerOpen);
+    }
+    let started = Instant::now();
+    let result = call_inner(p, view, body).await;
+    match &result {
+        Ok((_, decision)) => {
+            p.breaker.success();
+            p.record("ok", started.elapsed());
+            metrics::counter!("wasmgate_plugin_decisions_total", "plugin" => p.id().to_string(), "decision" => *decision)
+                .increment(1);
+        }
+        Err(kind) => {
+            if p.breaker.failure() {
+                tracing::error!(plugin = %p.id(), "plugin keeps failing: breaker open");
+            }
+            p.record(kind.label(), started.elapsed());
+        }
+    }
+    result.map(|(s, _)| s)
+}
+
+async fn call_inner(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<(Step, &'static str), FailureKind> {
+    let req = convert::request(view, p.kind(), p.spec.pass_body.then_some(body));
+    let mut inst = p.checkout(&view.id).await?;
+    let super::plugin::Instance { store, bindings, .. } = &mut inst;
+    let limit = p.call_timeout();
+    let out = match bindings {
+        Bindings::Auth(b) => tokio::time::timeout(limit, b.call_authenticate(&mut *store, &req)).await.map(|r| {
+            r.map(|d| match d {
+                super::bindings::auth::AuthDecision::Allow(i) => {
+                    convert::identity(i).map(|i| (Step::Identity(i), "allow"))
+                }
+                super::bindings::auth::AuthDecision::Deny(r) => {
+                    convert::response(r).map(|r| (Step::Respond(r), "deny"))
+                }
+            })
+        }),
+        Bindings::Rewrite(b) => {
+            tokio::time::timeout(limit, b.call_rewrite(&mut *store, &req)).await.map(|r| r.map(decision_step))
+        }
+        Bindings::RateLimit(b) => tokio::time::timeout(limit, b.call_admit(&mut *store, &req)).await.map(|r| {
+            r.map(|Admission { decision, reservation }| match decision_step(decision)? {
+                (Step::Edits(e), d) => Ok((Step::Admit(e, reservation), d)),
+                (Step::Continue, d) => Ok((Step::Admit(Vec::new(), reservation), d)),
+                other => Ok(other),
+            })
+        }),
+    };
+    match out {
+        Err(_) => Err(FailureKind::Timeout),
+        Ok(Err(e)) => {
+            let kind = p.classify(&inst, &e);
+            tracing::warn!(plugin = %p.id(), request_id = %view.id, failure = kind.label(), error = %format!("{e:#}"), "plugin call failed; instance dropped");
+            metrics::counter!("wasmgate_plugin_traps_total", "plugin" => p.id().to_string(), "kind" => kind.label())
+                .increment(1);
+            Err(kind)
+        }
+        Ok(Ok(checked)) => {
+            // A clean call, even with bad output: the instance itself is fine to reuse.
+            p.checkin(inst);
+            checked
+        }
+    }
+}
+
+/// Plugin kinds, for callers that validate chains.
+pub fn kind_of(p: &Plugin) -> PluginKind {
+    p.kind()
+}

@@ -1,0 +1,296 @@
+//! The one wasmtime `Engine` of the process, its epoch ticker, and plugin loading: read,
+//! hash, compile once (in memory and on disk), check the world, link, and configure a canary.
+//!
+//! Pool sizing (defaults, see [`EngineOptions`]): 1,000 component instances, each memory slot
+//! reserving `max_memory_mib` (256 MiB) plus a 32 MiB guard, so the virtual budget is about
+//! 1,000 × 288 MiB ≈ 281 GiB of address space, not the 4 GiB per slot (≈ 4 TiB) of the
+//! defaults. Core instances are sized for Python guests (~65 per component instance).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings::auth::Auth;
+use super::host::HostState;
+use super::kv::KvStore;
+use super::plugin::{Plugin, PluginKind, PluginSpec};
+use super::quota::{InMemoryQuotaStore, QuotaStore};
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Where compiled plugins are cached (`.cwasm`); None = no disk cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Largest linear memory any plugin may get (per-plugin limits are lower). Default 256 MiB.
+    pub max_memory_mib: u64,
+    /// Live component instances across all plugins. Default 1,000.
+    pub max_instances: u32,
+    /// Epoch tick; plugin deadlines are rounded up to it. Default 1 ms.
+    pub epoch_tick: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            cache_dir: None,
+            max_memory_mib: 256,
+            max_instances: 1000,
+            epoch_tick: Duration::from_millis(1),
+        }
+    }
+}
+
+/// Why a plugin could not be loaded. Messages name the plugin and say what to fix.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    #[error("plugin `{id}`: cannot read {path}: {reason}")]
+    Read { id: String, path: String, reason: String },
+    #[error("plugin `{id}`: not a valid WebAssembly component: {reason}")]
+    Compile { id: String, reason: String },
+    #[error("plugin `{id}`: {reason}")]
+    WrongWorld { id: String, reason: String },
+    #[error("plugin `{id}`: cannot be linked: {reason}")]
+    Link { id: String, reason: String },
+    #[error("plugin `{id}` rejected its config: {reason}")]
+    Configure { id: String, reason: String },
+    #[error("plugin `{id}` failed while starting: {reason}")]
+    Canary { id: String, reason: String },
+    #[error("policy engine: {0}")]
+    Engine(String),
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    quota: Arc<dyn QuotaStore>,
+    kv: Arc<KvStore>,
+    opts: EngineOptions,
+    /// sha256 → compiled component: one compile per file content, shared by every use.
+    compiled: Mutex<HashMap<String, Component>>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The policy engine. Cheap to clone.
+#[derive(Clone)]
+pub struct PolicyEngine(Arc<Inner>);
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine").field("opts", &self.0.opts).finish_non_exhaustive()
+    }
+}
+
+fn engine_config(opts: &EngineOptions) -> Config {
+    let max_memory = usize::try_from(opts.max_memory_mib << 20).unwrap_or(usize::MAX);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(opts.max_instances)
+        .total_core_instances(opts.max_instances.saturating_mul(70))
+        .total_memories(opts.max_instances.saturating_mul(2))
+        .total_tables(opts.max_instances.saturating_mul(70))
+        .total_stacks(opts.max_instances)
+        .max_memory_size(max_memory)
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto);
+    let mut c = Config::new();
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    c.memory_reservation(opts.max_memory_mib << 20);
+    c.memory_guard_size(32 << 20);
+    c.epoch_interruption(true);
+    c
+}
+
+impl PolicyEngine {
+    /// Creates the engine with the in-process quota store.
+    pub fn new(opts: EngineOptions) -> Result<Self, LoadError> {
+        Self::with_quota_store(opts, Arc::new(InMemoryQuotaStore::default()))
+    }
+
+    pub fn with_quota_store(opts: EngineOptions, quota: Arc<dyn QuotaStore>) -> Result<Self, LoadError> {
+        let engine = Engine::new(&engine_config(&opts)).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        Auth::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        spawn_ticker(engine.weak(), opts.epoch_tick, stop_ticker.clone());
+        Ok(PolicyEngine(Arc::new(Inner {
+            engine,
+            linker,
+            quota,
+            kv: Arc::new(KvStore::default()),
+            opts,
+            compiled: Mutex::new(HashMap::new()),
+            stop_ticker,
+        })))
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.0.engine
+    }
+
+    pub fn quota(&self) -> &Arc<dyn QuotaStore> {
+        &self.0.quota
+    }
+
+    pub fn epoch_tick(&self) -> Duration {
+        self.0.opts.epoch_tick
+    }
+
+    /// Loads a plugin: compile (or reuse), check its world, link, and run `configure` on a
+    /// canary instance, which then serves requests. Compilation never runs on the async runtime.
+    pub async fn load(&self, spec: PluginSpec) -> Result<Arc<Plugin>, LoadError> {
+        let bytes = spec.source.read(&spec.id).await?;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let component = self.component(&spec.id, &sha, bytes).await?;
+        check_world(&self.0.engine, &component, spec.kind)
+            .map_err(|reason| LoadError::WrongWorld { id: spec.id.clone(), reason })?;
+        let pre = self
+            .0
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link { id: spec.id.clone(), reason: format!("{e:#}") })?;
+        let caps = super::host::Capabilities {
+            plugin_id: spec.id.clone(),
+            key_prefix: format!("{}\u{1f}{}\u{1f}", spec.namespace, spec.id),
+            quota: self.0.quota.clone(),
+            kv: self.0.kv.clone(),
+            host_call_timeout: spec.timeout.max(Duration::from_millis(100)),
+        };
+        let plugin = Plugin::new(self.clone(), spec, sha, pre, caps)?;
+        plugin.canary().await?;
+        Ok(Arc::new(plugin))
+    }
+
+    /// The compiled component for `bytes`: from memory, from the disk cache, or compiled now.
+    async fn component(&self, id: &str, sha: &str, bytes: Vec<u8>) -> Result<Component, LoadError> {
+        if let Some(c) = self.0.compiled.lock().ok().and_then(|m| m.get(sha).cloned()) {
+            return Ok(c);
+        }
+        let engine = self.0.engine.clone();
+        let cache = self.0.opts.cache_dir.as_ref().map(|d| d.join(cache_file_name(&engine, sha)));
+        let owned_id = id.to_string();
+        let component =
+            tokio::task::spawn_blocking(move || compile_cached(&engine, &owned_id, bytes, cache.as_deref()))
+                .await
+                .map_err(|e| LoadError::Compile { id: id.to_string(), reason: format!("compiler task failed: {e}") })??;
+        if let Ok(mut m) = self.0.compiled.lock() {
+            m.insert(sha.to_string(), component.clone());
+        }
+        Ok(component)
+    }
+
+    /// Forgets compiled components no loaded plugin uses any more (after reloads).
+    pub fn forget_compiled(&self, keep: &[&str]) {
+        if let Ok(mut m) = self.0.compiled.lock() {
+            m.retain(|sha, _| keep.contains(&sha.as_str()));
+        }
+    }
+}
+
+fn spawn_ticker(engine: wasmtime::EngineWeak, tick: Duration, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new().name("wasmgate-epoch".into()).spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(tick);
+            match engine.upgrade() {
+                Some(e) => e.increment_epoch(),
+                None => return,
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the epoch ticker: plugin deadlines will not fire");
+    }
+}
+
+/// `<sha256>-<wasmtime version>-<engine compatibility hash>.cwasm`
+fn cache_file_name(engine: &Engine, sha: &str) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!("{sha}-wasmtime{}-{:016x}.cwasm", wasmtime_version(), h.finish())
+}
+
+fn wasmtime_version() -> &'static str {
+    "48.0.8"
+}
+
+fn compile_cached(engine: &Engine, id: &str, bytes: Vec<u8>, cache: Option<&Path>) -> Result<Component, LoadError> {
+    if let Some(path) = cache {
+        if path.exists() {
+            match deserialize_cached(engine, path) {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::warn!(plugin = %id, path = %path.display(), error = %e, "ignoring unusable cached plugin")
+                }
+            }
+        }
+    }
+    let started = std::time::Instant::now();
+    let serialized = engine
+        .precompile_component(&bytes)
+        .map_err(|e| LoadError::Compile { id: id.to_string(), reason: format!("{e:#}") })?;
+    tracing::info!(plugin = %id, elapsed = ?started.elapsed(), bytes = bytes.len(), "compiled plugin");
+    if let Some(path) = cache {
+        // Written to a temporary name, then renamed: a crash never leaves a half-written cache.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let written =
+            path.parent().map(std::fs::create_dir_all).transpose().and_then(|_| std::fs::write(&tmp, &serialized));
+        match written.and_then(|_| std::fs::rename(&tmp, path)) {
+            Ok(()) => {}
+            Err(e) => tracing::warn!(plugin = %id, error = %e, "cannot write the compiled-plugin cache"),
+        }
+    }
+    deserialize_bytes(engine, &serialized).map_err(|e| LoadError::Compile { id: id.to_string(), reason: e })
+}
+
+#[allow(unsafe_code)]
+fn deserialize_cached(engine: &Engine, path: &Path) -> Result<Component, String> {
+    // SAFETY: the file is one we wrote ourselves with `precompile_component` (atomically, by
+    // rename), named after the wasmtime version and this engine's compatibility hash; wasmtime
+    // also checks its header and refuses artifacts from another version or config.
+    unsafe { Component::deserialize_file(engine, path) }.map_err(|e| format!("{e:#}"))
+}
+
+#[allow(unsafe_code)]
+fn deserialize_bytes(engine: &Engine, bytes: &[u8]) -> Result<Component, String> {
+    // SAFETY: `bytes` was produced by `precompile_component` on this very engine a moment ago.
+    unsafe { Component::deserialize(engine, bytes) }.map_err(|e| format!("{e:#}"))
+}
+
+/// Checks that `component` exports the world of `kind`, and says which one it does export.
+fn check_world(engine: &Engine, component: &Component, kind: PluginKind) -> Result<(), String> {
+    let exports: Vec<String> = component.component_type().exports(engine).map(|(n, _)| n.to_string()).collect();
+    let found = PluginKind::ALL.into_iter().find(|k| exports.iter().any(|e| e == k.entry_export()));
+    match found {
+        Some(k) if k == kind => {
+            if exports.iter().any(|e| e == "configure") {
+                Ok(())
+            } else {
+                Err("the component does not export `configure`".to_string())
+            }
+        }
+        Some(k) => Err(format!(
+            "the component implements world `wasmgate:policy/{}` but is configured as kind `{}`",
+            k.world(),
+            kind.world()
+        )),
+        None => Err(format!(
+            "the component does not implement a wasmgate:policy world (expected `{}`; it exports: {})",
+            kind.world(),
+            if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+        )),
+    }
+}

@@ -1,0 +1,159 @@
+//! What a plugin instance can reach: the WIT `host` interface (log, clock, quota, kv) and an
+//! empty WASI context (no files, environment, arguments, stdio, clocks beyond WASI's own, or
+//! sockets). Also the per-instance memory limiter.
+//!
+//! Each capability namespaces keys by tenant and plugin before they reach a shared store, so a
+//! plugin can never read or spend another tenant's (or another plugin's) state.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Result};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::host_iface::Host;
+use super::bindings::types::{self, Level, QuotaStatus as WitQuotaStatus};
+use super::kv::{KvStore, MAX_KEY};
+use super::quota::QuotaStore;
+
+/// Shared by every instance of one loaded plugin.
+pub struct Capabilities {
+    pub plugin_id: String,
+    /// `<namespace>\x1f<plugin id>\x1f`: prepended to every quota and kv key.
+    pub key_prefix: String,
+    pub quota: Arc<dyn QuotaStore>,
+    pub kv: Arc<KvStore>,
+    /// Bound on one host call (epochs do not count time spent in the host).
+    pub host_call_timeout: Duration,
+}
+
+impl Capabilities {
+    fn key(&self, key: &str) -> String {
+        let mut k = String::with_capacity(self.key_prefix.len() + key.len());
+        k.push_str(&self.key_prefix);
+        k.push_str(key);
+        k
+    }
+}
+
+/// Caps linear memory; remembers whether the cap was hit so the failure is reported as a
+/// memory kill rather than a generic trap.
+pub struct MemoryLimiter {
+    pub max_bytes: usize,
+    pub hit: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
+        if desired > self.max_bytes {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// The data of one plugin instance's `Store`.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    pub caps: Arc<Capabilities>,
+    /// The request being served (for log lines).
+    pub request_id: String,
+}
+
+impl HostState {
+    pub fn new(caps: Arc<Capabilities>, memory_limit: usize) -> Self {
+        HostState {
+            // Nothing inherited, nothing preopened: the guest links, but reaches nothing.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { max_bytes: memory_limit, hit: false },
+            caps,
+            request_id: String::new(),
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for HostState {}
+
+const MAX_LOG: usize = 4096;
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl Host for HostState {
+    async fn log(&mut self, level: Level, message: String) -> Result<()> {
+        let msg = truncate(&message, MAX_LOG);
+        let (plugin, rid) = (&self.caps.plugin_id, &self.request_id);
+        match level {
+            Level::Trace => tracing::trace!(plugin = %plugin, request_id = %rid, "{msg}"),
+            Level::Debug => tracing::debug!(plugin = %plugin, request_id = %rid, "{msg}"),
+            Level::Info => tracing::info!(plugin = %plugin, request_id = %rid, "{msg}"),
+            Level::Warn => tracing::warn!(plugin = %plugin, request_id = %rid, "{msg}"),
+            Level::Error => tracing::error!(plugin = %plugin, request_id = %rid, "{msg}"),
+        }
+        Ok(())
+    }
+
+    async fn now_ms(&mut self) -> Result<u64> {
+        Ok(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(0)).unwrap_or(0))
+    }
+
+    async fn quota_consume(&mut self, key: String, cost: u64, limit: u64, window_ms: u64) -> Result<WitQuotaStatus> {
+        let k = self.caps.key(&key);
+        let window = Duration::from_millis(window_ms.max(1));
+        let fut = self.caps.quota.consume(&k, cost, limit, window);
+        let s = tokio::time::timeout(self.caps.host_call_timeout, fut)
+            .await
+            .map_err(|_| wasmtime::Error::msg("quota store did not answer in time"))?;
+        Ok(WitQuotaStatus { allowed: s.allowed, limit: s.limit, remaining: s.remaining, reset_ms: s.reset_ms })
+    }
+
+    async fn quota_adjust(&mut self, key: String, delta: i64, window_ms: u64) -> Result<()> {
+        let k = self.caps.key(&key);
+        let window = Duration::from_millis(window_ms.max(1));
+        tokio::time::timeout(self.caps.host_call_timeout, self.caps.quota.adjust(&k, delta, window))
+            .await
+            .map_err(|_| wasmtime::Error::msg("quota store did not answer in time"))
+    }
+
+    async fn kv_get(&mut self, key: String) -> Result<Option<String>> {
+        if key.len() > MAX_KEY {
+            return Ok(None);
+        }
+        Ok(self.caps.kv.get(&self.caps.key(&key)))
+    }
+
+    async fn kv_set(&mut self, key: String, value: String, ttl_ms: Option<u64>) -> Result<()> {
+        if key.len() <= MAX_KEY {
+            self.caps.kv.set(self.caps.key(&key), value, ttl_ms.map(Duration::from_millis));
+        }
+        Ok(())
+    }
+
+    async fn kv_delete(&mut self, key: String) -> Result<()> {
+        self.caps.kv.delete(&self.caps.key(&key));
+        Ok(())
+    }
+}

@@ -1,0 +1,307 @@
+//! One loaded plugin: its linked component, a small pool of configured instances, its failure
+//! policy and crash-loop breaker, and its metrics.
+//!
+//! Instance model: **bounded reuse**. A call takes an idle configured instance (or creates one
+//! and runs `configure`), and gives it back after a clean call until it has served
+//! `max_reuse` requests. Any trap, deadline or memory kill drops the whole `Store`: a trapped
+//! instance is never entered again. Instances belong to one loaded plugin (file + config +
+//! tenant namespace), so nothing leaks between tenants or configs.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::Store;
+use wasmtime::component::InstancePre;
+
+use super::bindings::auth::Auth;
+use super::bindings::rate_limit::RateLimit;
+use super::bindings::rewrite::Rewrite;
+use super::breaker::Breaker;
+use super::engine::{LoadError, PolicyEngine};
+use super::host::{Capabilities, HostState};
+
+/// Which world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    Auth,
+    Rewrite,
+    RateLimit,
+}
+
+impl PluginKind {
+    pub const ALL: [PluginKind; 3] = [PluginKind::Auth, PluginKind::Rewrite, PluginKind::RateLimit];
+
+    pub fn world(self) -> &'static str {
+        match self {
+            PluginKind::Auth => "auth",
+            PluginKind::Rewrite => "rewrite",
+            PluginKind::RateLimit => "rate-limit",
+        }
+    }
+
+    /// The export that identifies the world.
+    pub(crate) fn entry_export(self) -> &'static str {
+        match self {
+            PluginKind::Auth => "authenticate",
+            PluginKind::Rewrite => "rewrite",
+            PluginKind::RateLimit => "admit",
+        }
+    }
+}
+
+/// Where the component bytes come from.
+#[derive(Debug, Clone)]
+pub enum PluginSource {
+    Path(std::path::PathBuf),
+    Bytes { name: String, bytes: Arc<[u8]> },
+}
+
+impl PluginSource {
+    pub(crate) async fn read(&self, id: &str) -> Result<Vec<u8>, LoadError> {
+        match self {
+            PluginSource::Path(p) => tokio::fs::read(p).await.map_err(|e| LoadError::Read {
+                id: id.to_string(),
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            }),
+            PluginSource::Bytes { bytes, .. } => Ok(bytes.to_vec()),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            PluginSource::Path(p) => p.display().to_string(),
+            PluginSource::Bytes { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// What to do when a plugin fails (trap, deadline, memory kill, bad output, breaker open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Refuse the request (503 naming the plugin).
+    FailClosed,
+    /// Skip the plugin and go on.
+    FailOpen,
+}
+
+/// Everything needed to load one plugin.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    pub id: String,
+    pub kind: PluginKind,
+    pub source: PluginSource,
+    pub config_json: String,
+    /// Tenant (or `global`): prefixes the plugin's quota and kv keys.
+    pub namespace: String,
+    pub failure: FailurePolicy,
+    pub timeout: Duration,
+    pub memory_limit_bytes: usize,
+    pub pass_body: bool,
+    pub max_reuse: u32,
+}
+
+/// How a plugin call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    Trap,
+    Timeout,
+    MemoryLimit,
+    BreakerOpen,
+    Instantiate,
+    BadOutput,
+}
+
+impl FailureKind {
+    /// Short label for messages and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureKind::Trap => "trap",
+            FailureKind::Timeout => "timeout",
+            FailureKind::MemoryLimit => "memory",
+            FailureKind::BreakerOpen => "breaker_open",
+            FailureKind::Instantiate => "instantiate",
+            FailureKind::BadOutput => "bad_output",
+        }
+    }
+}
+
+pub(crate) enum Bindings {
+    Auth(Auth),
+    Rewrite(Rewrite),
+    RateLimit(RateLimit),
+}
+
+/// A configured instance and its store.
+pub(crate) struct Instance {
+    pub store: Store<HostState>,
+    pub bindings: Bindings,
+    uses: u32,
+}
+
+/// Idle instances kept per plugin.
+const MAX_IDLE: usize = 16;
+
+/// A loaded plugin version.
+pub struct Plugin {
+    engine: PolicyEngine,
+    pub spec: PluginSpec,
+    sha256: String,
+    pre: InstancePre<HostState>,
+    caps: Arc<Capabilities>,
+    idle: Mutex<Vec<Instance>>,
+    pub(crate) breaker: Breaker,
+    ticks: u64,
+    loaded_at: std::time::SystemTime,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("id", &self.spec.id).field("sha256", &self.sha256).finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    pub(crate) fn new(
+        engine: PolicyEngine,
+        spec: PluginSpec,
+        sha256: String,
+        pre: InstancePre<HostState>,
+        caps: Capabilities,
+    ) -> Result<Self, LoadError> {
+        let tick = engine.epoch_tick().as_micros().max(1);
+        let ticks = u64::try_from(spec.timeout.as_micros().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1);
+        Ok(Plugin {
+            engine,
+            spec,
+            sha256,
+            pre,
+            caps: Arc::new(caps),
+            idle: Mutex::new(Vec::new()),
+            breaker: Breaker::default(),
+            ticks,
+            loaded_at: std::time::SystemTime::now(),
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    pub fn kind(&self) -> PluginKind {
+        self.spec.kind
+    }
+
+    /// Hex sha256 of the component file.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    pub fn loaded_at(&self) -> std::time::SystemTime {
+        self.loaded_at
+    }
+
+    /// Creates the first instance and runs `configure` on it; it then joins the idle pool.
+    pub(crate) async fn canary(&self) -> Result<(), LoadError> {
+        let inst = self.instantiate().await.map_err(|e| match e {
+            InstantiateError::Configure(reason) => LoadError::Configure { id: self.spec.id.clone(), reason },
+            InstantiateError::Failed(reason) => LoadError::Canary { id: self.spec.id.clone(), reason },
+        })?;
+        self.checkin(inst);
+        Ok(())
+    }
+
+    /// A new instance with `configure` already run.
+    async fn instantiate(&self) -> Result<Instance, InstantiateError> {
+        let mut store =
+            Store::new(self.engine.engine(), HostState::new(self.caps.clone(), self.spec.memory_limit_bytes));
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(self.ticks);
+        let failed = |e: wasmtime::Error| InstantiateError::Failed(format!("{e:#}"));
+        let started = Instant::now();
+        let instance = self.pre.instantiate_async(&mut store).await.map_err(failed)?;
+        let bindings = match self.spec.kind {
+            PluginKind::Auth => Bindings::Auth(Auth::new(&mut store, &instance).map_err(failed)?),
+            PluginKind::Rewrite => Bindings::Rewrite(Rewrite::new(&mut store, &instance).map_err(failed)?),
+            PluginKind::RateLimit => Bindings::RateLimit(RateLimit::new(&mut store, &instance).map_err(failed)?),
+        };
+        let cfg = self.spec.config_json.as_str();
+        let configured = match &bindings {
+            Bindings::Auth(b) => b.call_configure(&mut store, cfg).await,
+            Bindings::Rewrite(b) => b.call_configure(&mut store, cfg).await,
+            Bindings::RateLimit(b) => b.call_configure(&mut store, cfg).await,
+        };
+        match configured {
+            Ok(Ok(())) => {}
+            Ok(Err(msg)) => return Err(InstantiateError::Configure(msg)),
+            Err(e) => return Err(failed(e)),
+        }
+        metrics::counter!("wasmgate_plugin_instances_created_total", "plugin" => self.spec.id.clone()).increment(1);
+        tracing::debug!(plugin = %self.spec.id, elapsed = ?started.elapsed(), "new plugin instance");
+        Ok(Instance { store, bindings, uses: 0 })
+    }
+
+    /// An idle instance, or a new one.
+    pub(crate) async fn checkout(&self, request_id: &str) -> Result<Instance, FailureKind> {
+        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let mut inst = match idle {
+            Some(i) => i,
+            None => self.instantiate().await.map_err(|e| {
+                tracing::warn!(plugin = %self.spec.id, error = %e, "cannot create a plugin instance");
+                FailureKind::Instantiate
+            })?,
+        };
+        inst.store.data_mut().request_id.clear();
+        inst.store.data_mut().request_id.push_str(request_id);
+        inst.store.set_epoch_deadline(self.ticks);
+        Ok(inst)
+    }
+
+    /// Returns a cleanly used instance to the pool (or drops it when worn out or surplus).
+    pub(crate) fn checkin(&self, mut inst: Instance) {
+        inst.uses += 1;
+        if inst.uses >= self.spec.max_reuse {
+            return;
+        }
+        if let Ok(mut v) = self.idle.lock() {
+            if v.len() < MAX_IDLE {
+                v.push(inst);
+            }
+        }
+    }
+
+    /// Why a call failed, from the error and the instance's state. The instance is dropped by
+    /// the caller: never re-entered.
+    pub(crate) fn classify(&self, inst: &Instance, err: &wasmtime::Error) -> FailureKind {
+        if inst.store.data().limiter.hit {
+            return FailureKind::MemoryLimit;
+        }
+        match err.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => FailureKind::Timeout,
+            _ => {
+                let text = format!("{err:#}");
+                if text.contains("did not answer in time") { FailureKind::Timeout } else { FailureKind::Trap }
+            }
+        }
+    }
+
+    /// The overall bound of one call: the epoch deadline plus slack for host calls.
+    pub(crate) fn call_timeout(&self) -> Duration {
+        self.spec.timeout * 2 + Duration::from_millis(100)
+    }
+
+    pub(crate) fn record(&self, result: &'static str, elapsed: Duration) {
+        metrics::counter!("wasmgate_plugin_calls_total", "plugin" => self.spec.id.clone(), "result" => result)
+            .increment(1);
+        metrics::histogram!("wasmgate_plugin_call_duration_seconds", "plugin" => self.spec.id.clone())
+            .record(elapsed.as_secs_f64());
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum InstantiateError {
+    #[error("configure refused: {0}")]
+    Configure(String),
+    #[error("{0}")]
+    Failed(String),
+}

@@ -1,0 +1,66 @@
+//! The gateway's own types for what crosses the plugin boundary. The generated bindings are
+//! converted to and from these at the boundary (`bindings.rs`), so the rest of the gateway
+//! never depends on bindgen output.
+
+/// The request as policies see it (the WIT `request` record, minus the body).
+#[derive(Debug, Clone, Default)]
+pub struct RequestView {
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    /// Lower-case names, in client order.
+    pub headers: Vec<(String, String)>,
+    pub tenant: Option<String>,
+    pub identity: Option<Identity>,
+    pub model: String,
+    /// `chat`, `completions` or `embeddings`.
+    pub endpoint: &'static str,
+    pub stream: bool,
+    pub max_tokens: Option<u32>,
+    pub prompt_tokens_estimate: u32,
+}
+
+/// Who is calling, as an auth plugin established it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub subject: String,
+    pub tenant: Option<String>,
+    pub metadata: Vec<(String, String)>,
+}
+
+/// One change a plugin asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    SetHeader(String, String),
+    RemoveHeader(String),
+    SetModel(String),
+    SetMaxTokens(u32),
+    PrependSystem(String),
+    /// Field name and JSON text.
+    SetBodyField(String, String),
+    SetResponseHeader(String, String),
+}
+
+/// A response a plugin answered with itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Token counts for `settle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+}
+
+/// How a request ended, for `settle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    UpstreamError,
+    ClientAborted,
+}
