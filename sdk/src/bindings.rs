@@ -19,6 +19,8 @@ pub mod base {
         ",
         path: "../wit",
         generate_all,
+        // Lets plugins compare decisions and edits in their unit tests.
+        additional_derives: [PartialEq, Eq],
     });
 }
 
@@ -33,6 +35,7 @@ pub mod auth {
             "wasmgate:policy/host@0.1.0": crate::bindings::base::wasmgate::policy::host,
         },
         pub_export_macro: true,
+        additional_derives: [PartialEq, Eq],
         default_bindings_module: "wasmgate_sdk::__private::auth",
     });
 }
@@ -48,6 +51,7 @@ pub mod rewrite {
             "wasmgate:policy/host@0.1.0": crate::bindings::base::wasmgate::policy::host,
         },
         pub_export_macro: true,
+        additional_derives: [PartialEq, Eq],
         default_bindings_module: "wasmgate_sdk::__private::rewrite",
     });
 }
@@ -63,6 +67,7 @@ pub mod rate_limit {
             "wasmgate:policy/host@0.1.0": crate::bindings::base::wasmgate::policy::host,
         },
         pub_export_macro: true,
+        additional_derives: [PartialEq, Eq],
         default_bindings_module: "wasmgate_sdk::__private::rate_limit",
     });
 }
