@@ -162,14 +162,13 @@ fn package_name(manifest: &str) -> Option<String> {
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
             in_package = line == "[package]";
-        } else if in_package {
-            if let Some(value) = line
+        } else if in_package
+            && let Some(value) = line
                 .strip_prefix("name")
                 .map(str::trim_start)
                 .and_then(|l| l.strip_prefix('='))
-            {
-                return Some(value.trim().trim_matches('"').to_string());
-            }
+        {
+            return Some(value.trim().trim_matches('"').to_string());
         }
     }
     None

@@ -89,6 +89,7 @@ mod tests {
         #[serde(default)]
         limit: u32,
         #[serde(default)]
+        #[allow(dead_code, reason = "only parsed")]
         inner: Vec<Inner>,
     }
 

@@ -135,10 +135,10 @@ pub fn rewrite(config: &Config, req: &Request) -> Decision {
         (Some(n), Some(cap)) => Some(n.min(cap)),
         (n, _) => n,
     };
-    if let Some(n) = capped {
-        if req.max_tokens != Some(n) {
-            edits.push(Edit::SetMaxTokens(n));
-        }
+    if let Some(n) = capped
+        && req.max_tokens != Some(n)
+    {
+        edits.push(Edit::SetMaxTokens(n));
     }
 
     if let Some(prompt) = &config.system_prompt {

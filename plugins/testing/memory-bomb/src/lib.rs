@@ -16,8 +16,7 @@ impl RewritePlugin for MemoryBomb {
     fn rewrite(_config: &NoConfig, _req: Request) -> Decision {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
-            let mut block = Vec::with_capacity(BLOCK);
-            block.resize(BLOCK, 0u8);
+            let mut block = vec![0u8; BLOCK];
             for page in block.chunks_mut(PAGE) {
                 page[0] = 0xA5;
             }
