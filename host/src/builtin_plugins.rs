@@ -1,10 +1,20 @@
-//! The reference plugins compiled into the binary, usable as `path = "builtin:NAME"`.
+//! The reference plugins compiled into the binary, usable in any config as
+//! `path = "builtin:NAME"` (the embedded default uses them), so the binary needs no plugin
+//! files next to it.
 
 /// Names accepted after `builtin:`.
 pub const NAMES: &[&str] = &["auth-keys", "rewrite", "rate-limit"];
 
+static AUTH_KEYS: &[u8] = include_bytes!(env!("WASMGATE_PLUGIN_AUTH_KEYS"));
+static REWRITE: &[u8] = include_bytes!(env!("WASMGATE_PLUGIN_REWRITE"));
+static RATE_LIMIT: &[u8] = include_bytes!(env!("WASMGATE_PLUGIN_RATE_LIMIT"));
+
 /// The component bytes of a builtin plugin.
 pub fn get(name: &str) -> Option<&'static [u8]> {
-    // Filled in once host/build.rs builds the plugins.
-    NAMES.contains(&name).then_some(&[][..])
+    match name {
+        "auth-keys" => Some(AUTH_KEYS),
+        "rewrite" => Some(REWRITE),
+        "rate-limit" => Some(RATE_LIMIT),
+        _ => None,
+    }
 }

@@ -123,7 +123,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         config.server.admin_listen = a;
     }
     let embedded = mock.is_some();
-    let snapshot = Snapshot::build(config).map_err(|e| e.to_string())?;
+    let snapshot = Snapshot::from_config(config).await.map_err(|e| e.to_string())?;
     let running = server::start(snapshot).await.map_err(|e| e.to_string())?;
     println!("wasmgate listening on http://{} (admin: http://{}/metrics)", running.addr, running.admin_addr);
     if let Some(m) = &mock {

@@ -1,7 +1,8 @@
 //! wasmgate: an OpenAI-compatible LLM API gateway whose policies run as WebAssembly components.
 //!
 //! The request path lives in [`server`] (phases documented in `server/pipeline.rs`), the
-//! upstream side in [`proxy`], configuration in [`config`], the OpenAI surface in [`api`].
+//! upstream side in [`proxy`], configuration in [`config`], the OpenAI surface in [`api`], the
+//! plugin runtime in [`policy`].
 
 pub mod api;
 pub mod builtin_plugins;
@@ -9,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod mock;
+pub mod plugin_artifacts;
 pub mod policy;
 pub mod proxy;
 pub mod server;

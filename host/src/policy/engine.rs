@@ -228,13 +228,13 @@ fn wasmtime_version() -> &'static str {
 }
 
 fn compile_cached(engine: &Engine, id: &str, bytes: Vec<u8>, cache: Option<&Path>) -> Result<Component, LoadError> {
-    if let Some(path) = cache {
-        if path.exists() {
-            match deserialize_cached(engine, path) {
-                Ok(c) => return Ok(c),
-                Err(e) => {
-                    tracing::warn!(plugin = %id, path = %path.display(), error = %e, "ignoring unusable cached plugin")
-                }
+    if let Some(path) = cache
+        && path.exists()
+    {
+        match deserialize_cached(engine, path) {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                tracing::warn!(plugin = %id, path = %path.display(), error = %e, "ignoring unusable cached plugin")
             }
         }
     }

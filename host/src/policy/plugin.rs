@@ -263,10 +263,10 @@ impl Plugin {
         if inst.uses >= self.spec.max_reuse {
             return;
         }
-        if let Ok(mut v) = self.idle.lock() {
-            if v.len() < MAX_IDLE {
-                v.push(inst);
-            }
+        if let Ok(mut v) = self.idle.lock()
+            && v.len() < MAX_IDLE
+        {
+            v.push(inst);
         }
     }
 

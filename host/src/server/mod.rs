@@ -3,6 +3,7 @@
 
 mod admin;
 mod pipeline;
+mod policy_phase;
 mod router;
 mod upstream_headers;
 
@@ -15,7 +16,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, FailureMode, PluginConfig, PluginKindConfig, PluginLocation};
+use crate::policy::{Chain, FailurePolicy, PluginKind, PluginSource, PluginSpec, PolicyEngine};
 use crate::proxy::Upstreams;
 
 pub use router::api_router;
@@ -26,13 +28,63 @@ pub use router::api_router;
 pub struct Snapshot {
     pub config: Arc<Config>,
     pub upstreams: Upstreams,
+    /// The plugin chain every request runs (loaded, configured plugins).
+    pub chain: Chain,
+    pub engine: PolicyEngine,
 }
 
 impl Snapshot {
-    /// Builds a snapshot from a validated config (clients are created here, once).
-    pub fn build(config: Config) -> Result<Snapshot, StartError> {
+    /// Builds a snapshot from a validated config: upstream clients are created and plugins
+    /// compiled and configured here, once, never per request.
+    pub async fn build(config: Config, engine: PolicyEngine) -> Result<Snapshot, StartError> {
         let upstreams = Upstreams::from_config(&config).map_err(StartError::Upstreams)?;
-        Ok(Snapshot { config: Arc::new(config), upstreams })
+        let mut plugins = Vec::with_capacity(config.policy.chain.len());
+        for id in &config.policy.chain {
+            let Some(pc) = config.plugins.get(id) else {
+                return Err(StartError::Plugins(format!("the chain names unknown plugin `{id}`")));
+            };
+            let plugin =
+                engine.load(plugin_spec(pc, "global")).await.map_err(|e| StartError::Plugins(e.to_string()))?;
+            plugins.push(plugin);
+        }
+        Ok(Snapshot { config: Arc::new(config), upstreams, chain: Chain::new(plugins), engine })
+    }
+
+    /// A snapshot with a fresh policy engine whose cache dir comes from the config.
+    pub async fn from_config(config: Config) -> Result<Snapshot, StartError> {
+        let opts = crate::policy::EngineOptions { cache_dir: config.policy.cache_dir.clone(), ..Default::default() };
+        let engine = PolicyEngine::new(opts).map_err(|e| StartError::Plugins(e.to_string()))?;
+        Snapshot::build(config, engine).await
+    }
+}
+
+/// The runtime's view of one configured plugin.
+pub fn plugin_spec(pc: &PluginConfig, namespace: &str) -> PluginSpec {
+    let source = match &pc.location {
+        PluginLocation::File(p) => PluginSource::Path(p.clone()),
+        PluginLocation::Builtin(name) => PluginSource::Bytes {
+            name: format!("builtin:{name}"),
+            bytes: crate::builtin_plugins::get(name).unwrap_or_default().into(),
+        },
+    };
+    PluginSpec {
+        id: pc.id.clone(),
+        kind: match pc.kind {
+            PluginKindConfig::Auth => PluginKind::Auth,
+            PluginKindConfig::Rewrite => PluginKind::Rewrite,
+            PluginKindConfig::RateLimit => PluginKind::RateLimit,
+        },
+        source,
+        config_json: pc.config_json.clone(),
+        namespace: namespace.to_string(),
+        failure: match pc.failure {
+            FailureMode::FailClosed => FailurePolicy::FailClosed,
+            FailureMode::FailOpen => FailurePolicy::FailOpen,
+        },
+        timeout: pc.timeout,
+        memory_limit_bytes: pc.memory_limit_bytes,
+        pass_body: pc.pass_body,
+        max_reuse: pc.max_reuse,
     }
 }
 

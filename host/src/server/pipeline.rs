@@ -23,8 +23,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt;
 
+use super::Gateway;
+use super::policy_phase::{self, Effects, PolicyResult, settle_all};
 use super::upstream_headers::{forwardable, is_hop_by_hop, request_id};
-use super::{Gateway, Snapshot};
 use crate::api::{ApiError, ApiRequest, Endpoint};
 use crate::metrics::status_label;
 use crate::proxy::{self, Completion, Outcome, RelayBody, Route, UpstreamRequest, Usage};
@@ -63,7 +64,7 @@ async fn run(gw: &Gateway, endpoint: Endpoint, req: Request, rid: &HeaderValue) 
     // policy
     let mut upstream_headers = forwardable(&parts.headers);
     upstream_headers.insert("x-request-id", rid.clone());
-    let effects = match policy(&snap, &parts.headers, &raw, &mut api, &mut upstream_headers).await? {
+    let effects = match policy_phase::run(&snap, &parts, &raw, &mut api, &mut upstream_headers, rid).await? {
         PolicyResult::Continue(effects) => effects,
         PolicyResult::Respond(resp) => return Ok(resp),
     };
@@ -130,43 +131,6 @@ fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// What the policy phase decided.
-#[allow(dead_code)] // `Respond` is produced once the plugin chain is wired in.
-enum PolicyResult {
-    Continue(Effects),
-    Respond(Response),
-}
-
-/// What the policy chain left for later phases.
-#[derive(Default)]
-struct Effects {
-    /// The request body was edited and must be re-serialized.
-    modified: bool,
-    /// Headers plugins add to the client's response.
-    response_headers: Vec<(String, String)>,
-    /// Called once when the request is over (settles reservations).
-    on_complete: Vec<proxy::OnComplete>,
-}
-
-impl Effects {
-    fn finish(self, usage: Option<Usage>, outcome: Outcome) {
-        for f in self.on_complete {
-            f(usage, outcome);
-        }
-    }
-}
-
-/// The policy phase: runs the snapshot's plugin chain.
-async fn policy(
-    _snap: &Snapshot,
-    _client_headers: &HeaderMap,
-    _raw: &Bytes,
-    _api: &mut ApiRequest,
-    _upstream_headers: &mut HeaderMap,
-) -> Result<PolicyResult, ApiError> {
-    Ok(PolicyResult::Continue(Effects::default()))
-}
-
 /// Relays the upstream response and arranges the completion.
 async fn relay(
     upstream: http::Response<hyper::body::Incoming>,
@@ -195,16 +159,14 @@ async fn relay(
         }
     }
     let upstream_name = route.upstream.cfg.name.clone();
-    let on_complete = effects.on_complete;
+    let settlements = effects.settlements;
     let complete: proxy::OnComplete = Box::new(move |usage: Option<Usage>, outcome: Outcome| {
         if let Some(u) = usage {
             metrics::counter!("wasmgate_tokens_total", "kind" => "prompt").increment(u64::from(u.prompt_tokens));
             metrics::counter!("wasmgate_tokens_total", "kind" => "completion")
                 .increment(u64::from(u.completion_tokens));
         }
-        for f in on_complete {
-            f(usage, outcome);
-        }
+        settle_all(settlements, usage, outcome);
     });
 
     if stream && is_sse && status.is_success() {

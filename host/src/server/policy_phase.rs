@@ -13,7 +13,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use super::Snapshot;
 use crate::api::{ApiError, ApiRequest};
-use crate::policy::{ChainOutcome, Edit, LocalResponse, Outcome as PolicyOutcome, RequestView, Settlement, Usage as PolicyUsage};
+use crate::policy::{
+    ChainOutcome, Edit, LocalResponse, Outcome as PolicyOutcome, RequestView, Settlement, Usage as PolicyUsage,
+};
 use crate::proxy::{Outcome, Usage};
 
 /// What the policy phase decided.
@@ -105,10 +107,10 @@ pub(super) async fn run(
                 modified |= apply(edit, api, upstream_headers);
             }
             if snap.config.policy.forward_identity {
-                if let Some(id) = &view.identity {
-                    if let Ok(v) = HeaderValue::try_from(id.subject.as_str()) {
-                        upstream_headers.insert("x-wasmgate-subject", v);
-                    }
+                if let Some(id) = &view.identity
+                    && let Ok(v) = HeaderValue::try_from(id.subject.as_str())
+                {
+                    upstream_headers.insert("x-wasmgate-subject", v);
                 }
                 if let Some(t) = view.tenant.as_deref().and_then(|t| HeaderValue::try_from(t).ok()) {
                     upstream_headers.insert("x-wasmgate-tenant", t);

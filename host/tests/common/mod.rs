@@ -59,7 +59,7 @@ impl Harness {
 
     pub async fn with_config_text(mock: MockServer, text: &str) -> Harness {
         let config = Config::parse(text, None).unwrap_or_else(|e| panic!("{e}"));
-        let gw = server::start(Snapshot::build(config).unwrap()).await.unwrap();
+        let gw = server::start(Snapshot::from_config(config).await.unwrap_or_else(|e| panic!("{e}"))).await.unwrap();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
         Harness { gw, mock, http }
     }

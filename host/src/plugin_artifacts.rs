@@ -1,0 +1,32 @@
+//! Paths of the plugin components `build.rs` builds (`wasm32-wasip2`, profile `plugin`, in
+//! `<workspace>/target/wasm-plugins`). Absolute paths, fixed at compile time: for tests,
+//! examples and benches, not for a deployed gateway (which loads what its config names).
+//!
+//! Reference plugins (see each `plugins/<name>/README.md`):
+
+/// `plugins/auth-keys` (`auth` world): API keys checked against configured SHA-256 hashes.
+pub const AUTH_KEYS: &str = env!("WASMGATE_PLUGIN_AUTH_KEYS");
+/// `plugins/rewrite` (`rewrite` world): model aliases and deny list, `max_tokens`, system prompt, headers.
+pub const REWRITE: &str = env!("WASMGATE_PLUGIN_REWRITE");
+/// `plugins/rate-limit` (`rate-limit` world): request and token quotas, 429s, `x-ratelimit-*`.
+pub const RATE_LIMIT: &str = env!("WASMGATE_PLUGIN_RATE_LIMIT");
+
+// Hostile and helper plugins for the host's tests (`plugins/testing/`).
+
+/// `rewrite` world; panics (traps) on every `rewrite`.
+pub const TRAP: &str = env!("WASMGATE_PLUGIN_TRAP");
+/// `rewrite` world; spins forever in `rewrite` (needs the epoch/fuel deadline).
+pub const BUSY_LOOP: &str = env!("WASMGATE_PLUGIN_BUSY_LOOP");
+/// `rewrite` world; allocates and touches 1 MiB blocks in `rewrite` until allocation fails (trap).
+pub const MEMORY_BOMB: &str = env!("WASMGATE_PLUGIN_MEMORY_BOMB");
+/// `rewrite` world; returns 64 MiB: config `{"mode":"set-header"}` (default, header `x-huge`)
+/// or `{"mode":"respond"}` (a 200 body); `"size-bytes"` overrides the size.
+pub const HUGE_OUTPUT: &str = env!("WASMGATE_PLUGIN_HUGE_OUTPUT");
+/// `rewrite` world; `configure` always fails with
+/// `bad-configure: this plugin always refuses its config`.
+pub const BAD_CONFIGURE: &str = env!("WASMGATE_PLUGIN_BAD_CONFIGURE");
+/// A valid component of an unrelated world (`test:other`, exporting only `hello: func() -> string`).
+pub const WRONG_WORLD: &str = env!("WASMGATE_PLUGIN_WRONG_WORLD");
+/// `rewrite` world; config `{"name":"x-v","value":"1"}`: sets that upstream header and the
+/// response header `x-plugin-version` to the value (for hot-reload tests).
+pub const HEADER_ECHO: &str = env!("WASMGATE_PLUGIN_HEADER_ECHO");
