@@ -181,6 +181,7 @@ fn decision_step(d: Decision) -> Result<(Step, &'static str), FailureKind> {
 /// One plugin call, with the breaker, the deadline, and the instance's fate.
 async fn call(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<Step, FailureKind> {
     if !p.breaker.allow() {
+        p.record(FailureKind::BreakerOpen.label(), std::time::Duration::ZERO);
         return Err(FailureKind::BreakerOpen);
     }
     let started = Instant::now();
