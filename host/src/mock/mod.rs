@@ -1,206 +1,212 @@
-//! The mock upstream: an OpenAI-compatible server for the embedded default, tests and benches.
+//! The mock upstream: an in-process, OpenAI-compatible server for the embedded default config,
+//! the integration tests and the benches.
 //!
-//! It answers chat, completions, embeddings and models, streams SSE with configurable chunk
-//! count and interval, reports usage, and obeys per-request control headers:
+//! It answers `/v1/chat/completions`, `/v1/completions` (both also as SSE streams),
+//! `/v1/embeddings` and `/v1/models` deterministically, speaks HTTP/1.1 and HTTP/2 with prior
+//! knowledge (h2c) on one port, and is steered per request by `x-mock-*` headers (see
+//! [`controls`]): latency, chunk count and interval, injected error statuses, stalls.
 //!
-//! | header | effect |
-//! |---|---|
-//! | `x-mock-latency-ms: N` | delay before the response (before the first chunk of a stream) |
-//! | `x-mock-chunks: N` | content chunks in a stream (and words in a reply) |
-//! | `x-mock-chunk-interval-ms: N` | delay between stream chunks |
-//! | `x-mock-status: 429` | answer that status with an OpenAI-shaped error (429 adds `retry-after: 1`) |
-//! | `x-mock-error-body: …` | with `x-mock-status`, this raw body instead |
-//! | `x-mock-stall: headers` | never answer; `body`: send the first chunk, then stall |
+//! Every non-stream `/v1` response (and the first chunk of a stream) carries a top-level
+//! `mock_echo` object with the request headers, `model`, `max_tokens` and `messages` exactly as
+//! received, so a test can see what reached the upstream. Counters are in [`MockStats`]
+//! (`GET /_mock/stats`), the last requests in [`MockServer::recorded`] (`GET /_mock/requests`).
 //!
-//! Every non-streamed reply (and a stream's first chunk) carries `mock_echo`: the headers, model,
-//! `max_tokens` and messages as they reached the mock, so tests can see what the gateway sent.
+//! ```text
+//! curl -s localhost:8081/v1/chat/completions -d '{"model":"m","messages":[{"role":"user","content":"hi"}]}'
+//! curl -sN localhost:8081/v1/chat/completions -H 'x-mock-chunk-interval-ms: 100' \
+//!   -d '{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}'
+//! ```
 
-mod replies;
+mod completion;
+pub mod controls;
+mod embeddings;
+mod record;
+mod serve;
+mod sse;
+mod state;
 
-use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Settings of a mock server; per-request headers override them.
+pub use record::{RecordedRequest, RequestRecorder};
+pub use serve::serve_router;
+
+use state::MockState;
+
+/// Largest request body the mock accepts; far above any prompt a bench sends.
+const BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Settings of a mock server; per-request `x-mock-*` headers override them.
 #[derive(Debug, Clone)]
 pub struct MockConfig {
-    /// Delay before the response headers (non-stream) or before the first chunk (stream).
+    /// Delay before the response headers (non-stream) or before the first chunk (stream). Default 0.
     pub latency: Duration,
-    /// Content chunks in a stream. Default 8.
+    /// Number of content chunks (= words = completion tokens) in a reply. Default 8.
     pub chunks: u32,
-    /// Delay between chunks. Default 0.
+    /// Delay before each content chunk of a stream. Default 0.
     pub chunk_interval: Duration,
-    /// Served by `/v1/models`.
+    /// Model ids served by `/v1/models`. Default `["mock-gpt-4o", "mock-gpt-4o-mini", "mock-embedding"]`.
+    /// Any model id is accepted by the other endpoints.
     pub models: Vec<String>,
-    /// Keep the last 256 requests for [`MockServer::recorded`]. Default true.
+    /// Keep the last 256 requests for [`MockServer::recorded`]. Default true;
+    /// switch off in benches to drop the one lock on the request path.
     pub record: bool,
 }
 
 impl Default for MockConfig {
     fn default() -> Self {
-        MockConfig {
+        Self {
             latency: Duration::ZERO,
             chunks: 8,
             chunk_interval: Duration::ZERO,
-            models: vec!["mock-gpt-4o".into(), "mock-gpt-4o-mini".into(), "mock-embedding".into()],
+            models: ["mock-gpt-4o", "mock-gpt-4o-mini", "mock-embedding"].into_iter().map(String::from).collect(),
             record: true,
         }
     }
 }
 
-/// Counters a test can read (also at `GET /_mock/stats`).
+/// Counters a test can read (also served as JSON at `GET /_mock/stats`).
+///
+/// Only `/v1/...` requests are counted, so polling `/_mock/*` or `/health` does not move the
+/// request counters (connections are counted whatever they carry).
 #[derive(Debug, Default)]
 pub struct MockStats {
+    /// `/v1` requests received (including those answered with an injected error).
     pub requests: AtomicU64,
+    /// Streaming responses whose headers were produced.
     pub streams_started: AtomicU64,
+    /// Streams that yielded `data: [DONE]`.
     pub streams_completed: AtomicU64,
-    /// Streams whose body was dropped before `[DONE]` (the client went away).
+    /// Streams whose body was dropped before `[DONE]` (the client went away mid-stream).
     pub streams_cancelled: AtomicU64,
+    /// `/v1` requests being served right now, open streams included.
     pub in_flight: AtomicU64,
+    /// TCP connections accepted so far (shows whether a client multiplexes over h2c).
+    pub connections_accepted: AtomicU64,
+    /// TCP connections open right now.
+    pub connections_open: AtomicU64,
 }
 
-/// A copy of [`MockStats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A plain copy of [`MockStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MockStatsSnapshot {
     pub requests: u64,
     pub streams_started: u64,
     pub streams_completed: u64,
     pub streams_cancelled: u64,
     pub in_flight: u64,
+    pub connections_accepted: u64,
+    pub connections_open: u64,
 }
 
 impl MockStats {
+    /// Read every counter (each individually atomic; the set is not a consistent cut).
     pub fn snapshot(&self) -> MockStatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MockStatsSnapshot {
-            requests: self.requests.load(Ordering::SeqCst),
-            streams_started: self.streams_started.load(Ordering::SeqCst),
-            streams_completed: self.streams_completed.load(Ordering::SeqCst),
-            streams_cancelled: self.streams_cancelled.load(Ordering::SeqCst),
-            in_flight: self.in_flight.load(Ordering::SeqCst),
+            requests: get(&self.requests),
+            streams_started: get(&self.streams_started),
+            streams_completed: get(&self.streams_completed),
+            streams_cancelled: get(&self.streams_cancelled),
+            in_flight: get(&self.in_flight),
+            connections_accepted: get(&self.connections_accepted),
+            connections_open: get(&self.connections_open),
         }
     }
 }
 
-/// One request as the mock received it.
-#[derive(Debug, Clone, Serialize)]
-pub struct RecordedRequest {
-    pub method: String,
-    pub path: String,
-    /// Lower-case names; repeated headers keep the last value.
-    pub headers: BTreeMap<String, String>,
-    pub body: serde_json::Value,
-}
-
-const RECORD_LIMIT: usize = 256;
-
-/// The last requests received, newest last.
-#[derive(Debug, Default)]
-pub struct Recorder(Mutex<VecDeque<RecordedRequest>>);
-
-impl Recorder {
-    fn push(&self, r: RecordedRequest) {
-        if let Ok(mut q) = self.0.lock() {
-            if q.len() == RECORD_LIMIT {
-                q.pop_front();
-            }
-            q.push_back(r);
-        }
-    }
-
-    fn all(&self) -> Vec<RecordedRequest> {
-        self.0.lock().map(|q| q.iter().cloned().collect()).unwrap_or_default()
-    }
-}
-
-#[derive(Clone)]
-pub(crate) struct MockState {
-    cfg: Arc<MockConfig>,
-    stats: Arc<MockStats>,
-    recorder: Arc<Recorder>,
-    ids: Arc<AtomicU64>,
-}
-
-/// A mock running in the background.
-#[derive(Clone)]
+/// A running mock server. Clones share it; it stops on [`MockServer::shutdown`] or when the last
+/// clone is dropped.
+#[derive(Debug, Clone)]
 pub struct MockServer {
+    /// The bound address (the real port when started on port 0).
     pub addr: SocketAddr,
+    /// Live counters.
     pub stats: Arc<MockStats>,
-    recorder: Arc<Recorder>,
-    stop: watch::Sender<bool>,
-}
-
-impl std::fmt::Debug for MockServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockServer").field("addr", &self.addr).finish_non_exhaustive()
-    }
+    recorder: Arc<RequestRecorder>,
+    /// Dropping the last sender also stops the server.
+    stop: Arc<watch::Sender<bool>>,
 }
 
 impl MockServer {
-    /// Binds `addr` (`127.0.0.1:0` for an ephemeral port) and serves in a background task.
+    /// Bind `addr` (use `127.0.0.1:0` for an ephemeral port) and serve in a spawned tokio task
+    /// until shut down or dropped.
     pub async fn start(addr: SocketAddr, cfg: MockConfig) -> std::io::Result<MockServer> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let stats = Arc::new(MockStats::default());
-        let recorder = Arc::new(Recorder::default());
+        let recorder = Arc::new(RequestRecorder::default());
         let app = router(cfg, stats.clone(), recorder.clone());
-        let (stop, mut rx) = watch::channel(false);
+        let server_stats = stats.clone();
+        let (stop, mut stopped) = watch::channel(false);
+        // Resolves on `shutdown()` and also when every `MockServer` clone (the sender) is gone.
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
         tokio::spawn(async move {
-            let server = axum::serve(listener, app);
-            tokio::select! {
-                r = server => if let Err(e) = r { tracing::warn!(error = %e, "mock upstream stopped") },
-                _ = rx.wait_for(|s| *s) => {},
+            if let Err(error) = serve::run(listener, app, Some(server_stats), shutdown).await {
+                tracing::warn!(%error, "mock upstream stopped");
             }
         });
-        Ok(MockServer { addr, stats, recorder, stop })
+        Ok(MockServer { addr, stats, recorder, stop: Arc::new(stop) })
     }
 
-    /// `http://{addr}/v1`
+    /// `http://{addr}/v1`: what an OpenAI client or a gateway upstream entry takes.
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }
 
-    /// The last requests received (at most 256), newest last.
+    /// The last requests received (at most 256), oldest first.
     pub fn recorded(&self) -> Vec<RecordedRequest> {
-        self.recorder.all()
+        self.recorder.snapshot()
     }
 
-    /// Stops the server (open connections are dropped).
+    /// Forget the requests recorded so far (e.g. between phases of one test).
+    pub fn clear_recorded(&self) {
+        self.recorder.clear();
+    }
+
+    /// Stop accepting, let open connections finish for a short grace period (0.5 s), then
+    /// cut them. Returns at once; the port is released asynchronously.
     pub fn shutdown(&self) {
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
     }
 }
 
-/// The mock's routes.
-pub fn router(cfg: MockConfig, stats: Arc<MockStats>, recorder: Arc<Recorder>) -> Router {
-    let state = MockState { cfg: Arc::new(cfg), stats, recorder, ids: Arc::new(AtomicU64::new(0)) };
+/// The mock's routes, for embedding in another server (used by [`MockServer::start`]).
+pub fn router(cfg: MockConfig, stats: Arc<MockStats>, recorder: Arc<RequestRecorder>) -> Router {
+    let state = Arc::new(MockState::new(cfg, stats, recorder));
     Router::new()
-        .route("/v1/chat/completions", post(replies::chat))
-        .route("/v1/completions", post(replies::completions))
-        .route("/v1/embeddings", post(replies::embeddings))
-        .route("/v1/models", get(replies::models))
-        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .route("/_mock/stats", get(replies::stats))
-        .route("/_mock/requests", get(replies::requests))
+        .route("/v1/chat/completions", post(completion::chat))
+        .route("/v1/completions", post(completion::legacy))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/v1/models", get(state::list_models))
+        .route("/v1/models/{id}", get(state::get_model))
+        .route("/health", get(state::health))
+        .route("/_mock/stats", get(state::stats))
+        .route("/_mock/requests", get(state::requests))
+        .fallback(state::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves (for `wasmgate mock-upstream`).
+/// Serve the mock on `listener` until `shutdown` resolves (used by `wasmgate mock-upstream`).
+/// Prints nothing itself.
 pub async fn serve(
     listener: TcpListener,
     cfg: MockConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(cfg, Arc::new(MockStats::default()), Arc::new(Recorder::default()));
-    tokio::select! {
-        r = axum::serve(listener, app) => r,
-        () = shutdown => Ok(()),
-    }
+    let stats = Arc::new(MockStats::default());
+    let app = router(cfg, stats.clone(), Arc::new(RequestRecorder::default()));
+    serve::run(listener, app, Some(stats), shutdown).await
 }
