@@ -124,7 +124,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let embedded = mock.is_some();
     let snapshot = Snapshot::from_config(config).await.map_err(|e| e.to_string())?;
-    let running = server::start(snapshot).await.map_err(|e| e.to_string())?;
+    let running = server::start_with(snapshot, args.config.clone()).await.map_err(|e| e.to_string())?;
+    spawn_sighup_reload(running.reloader.clone());
     println!("wasmgate listening on http://{} (admin: http://{}/metrics)", running.addr, running.admin_addr);
     if let Some(m) = &mock {
         println!("embedded default: mock upstream on {}, models mock-gpt-4o, mock-gpt-4o-mini, mock-embedding", m.addr);
@@ -156,6 +157,19 @@ async fn mock_upstream(args: MockArgs) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("wasmgate mock upstream listening on http://{addr}/v1");
     crate::mock::serve(listener, cfg, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+/// SIGHUP reloads config and plugins, as `POST /admin/reload` does.
+fn spawn_sighup_reload(reloader: std::sync::Arc<crate::reload::Reloader>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading");
+            let report = reloader.reload().await;
+            tracing::info!(swapped = report.swapped, loaded = ?report.loaded, "reload done");
+        }
+    });
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -13,4 +13,5 @@ pub mod mock;
 pub mod plugin_artifacts;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod server;

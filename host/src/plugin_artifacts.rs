@@ -30,3 +30,5 @@ pub const WRONG_WORLD: &str = env!("WASMGATE_PLUGIN_WRONG_WORLD");
 /// `rewrite` world; config `{"name":"x-v","value":"1"}`: sets that upstream header and the
 /// response header `x-plugin-version` to the value (for hot-reload tests).
 pub const HEADER_ECHO: &str = env!("WASMGATE_PLUGIN_HEADER_ECHO");
+/// `header-echo` built with the value `2` when the config gives none (`header-echo` gives `1`).
+pub const HEADER_ECHO_V2: &str = env!("WASMGATE_PLUGIN_HEADER_ECHO_V2");

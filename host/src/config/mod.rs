@@ -57,7 +57,7 @@ impl fmt::Debug for Secret {
 }
 
 /// One upstream base URL, split for cheap request building.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// `http` or `https`.
     pub scheme: http::uri::Scheme,
@@ -72,7 +72,7 @@ impl fmt::Display for Endpoint {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamConfig {
     pub name: String,
     pub endpoints: Vec<Endpoint>,

@@ -55,7 +55,6 @@ impl Breaker {
         false
     }
 
-    #[cfg_attr(not(test), allow(dead_code))] // reported by the admin API
     pub fn is_open(&self) -> bool {
         self.0.lock().map(|s| s.open_until.is_some()).unwrap_or(false)
     }

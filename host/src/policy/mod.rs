@@ -30,7 +30,8 @@
 //!
 //! `wasmgate_plugin_calls_total{plugin,result}`, `wasmgate_plugin_call_duration_seconds{plugin}`,
 //! `wasmgate_plugin_decisions_total{plugin,decision}`, `wasmgate_plugin_failures_total{plugin,kind}`,
-//! `wasmgate_plugin_traps_total{plugin,kind}`, `wasmgate_plugin_instances_created_total{plugin}`.
+//! `wasmgate_plugin_traps_total{plugin,kind}`, `wasmgate_plugin_instances_created_total{plugin}`,
+//! `wasmgate_plugin_versions_alive{plugin}`.
 
 pub mod bindings;
 mod breaker;
@@ -45,5 +46,5 @@ pub mod view;
 
 pub use chain::{Chain, ChainOutcome, Effects, PolicyFailure, Settlement};
 pub use engine::{EngineOptions, LoadError, PolicyEngine};
-pub use plugin::{FailureKind, FailurePolicy, Plugin, PluginKind, PluginSource, PluginSpec};
+pub use plugin::{FailureKind, FailurePolicy, Plugin, PluginKind, PluginSource, PluginSpec, versions_alive};
 pub use view::{Edit, Identity, LocalResponse, Outcome, RequestView, Usage};

@@ -142,6 +142,33 @@ pub(crate) struct Instance {
 /// Idle instances kept per plugin.
 const MAX_IDLE: usize = 16;
 
+/// Loaded plugin versions still alive (held by a snapshot or an in-flight request), by id.
+static ALIVE: std::sync::LazyLock<Mutex<std::collections::HashMap<String, usize>>> =
+    std::sync::LazyLock::new(|| Mutex::new(std::collections::HashMap::new()));
+
+/// How many versions of plugin `id` are alive: 1 in steady state, more while requests that
+/// began before a reload are still running.
+pub fn versions_alive(id: &str) -> usize {
+    ALIVE.lock().ok().and_then(|m| m.get(id).copied()).unwrap_or(0)
+}
+
+fn count_alive(id: &str, up: bool) {
+    if let Ok(mut m) = ALIVE.lock() {
+        let n = m.entry(id.to_string()).or_insert(0);
+        *n = if up { *n + 1 } else { n.saturating_sub(1) };
+        metrics::gauge!("wasmgate_plugin_versions_alive", "plugin" => id.to_string()).set(*n as f64);
+        if *n == 0 {
+            m.remove(id);
+        }
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        count_alive(&self.spec.id, false);
+    }
+}
+
 /// A loaded plugin version.
 pub struct Plugin {
     engine: PolicyEngine,
@@ -171,6 +198,7 @@ impl Plugin {
     ) -> Result<Self, LoadError> {
         let tick = engine.epoch_tick().as_micros().max(1);
         let ticks = u64::try_from(spec.timeout.as_micros().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1);
+        count_alive(&spec.id, true);
         Ok(Plugin {
             engine,
             spec,
@@ -199,6 +227,25 @@ impl Plugin {
 
     pub fn loaded_at(&self) -> std::time::SystemTime {
         self.loaded_at
+    }
+
+    /// Whether the crash-loop breaker currently keeps the plugin from being called.
+    pub fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// Same settings apart from the component bytes (compared by hash elsewhere).
+    pub fn same_settings(&self, other: &PluginSpec) -> bool {
+        let a = &self.spec;
+        a.id == other.id
+            && a.kind == other.kind
+            && a.config_json == other.config_json
+            && a.namespace == other.namespace
+            && a.failure == other.failure
+            && a.timeout == other.timeout
+            && a.memory_limit_bytes == other.memory_limit_bytes
+            && a.pass_body == other.pass_body
+            && a.max_reuse == other.max_reuse
     }
 
     /// Creates the first instance and runs `configure` on it; it then joins the idle pool.

@@ -86,15 +86,27 @@ pub struct Upstreams {
     prefixes: Vec<(String, Route)>,
     /// Exact model names, in config order, for `/v1/models`.
     pub model_names: Vec<String>,
+    by_name: HashMap<String, Arc<Upstream>>,
 }
 
 impl Upstreams {
     /// Builds the clients for every upstream in `config`. Fails only on a key that cannot be a
     /// header value (config validation catches everything else).
     pub fn from_config(config: &Config) -> Result<Self, String> {
+        Self::reusing(config, None)
+    }
+
+    /// Like [`Upstreams::from_config`], but keeps the upstreams (and their warm connection
+    /// pools) of `previous` whose settings did not change.
+    pub fn reusing(config: &Config, previous: Option<&Upstreams>) -> Result<Self, String> {
         let mut built: HashMap<String, Arc<Upstream>> = HashMap::new();
         for (name, u) in &config.upstreams {
-            built.insert(name.clone(), Arc::new(Upstream::new(u.clone())?));
+            let old = previous.and_then(|p| p.by_name.get(name)).filter(|o| o.cfg == *u);
+            let up = match old {
+                Some(o) => o.clone(),
+                None => Arc::new(Upstream::new(u.clone())?),
+            };
+            built.insert(name.clone(), up);
         }
         let mut exact = HashMap::new();
         let mut prefixes = Vec::new();
@@ -114,7 +126,7 @@ impl Upstreams {
                 ModelPattern::Prefix(p) => prefixes.push((p.clone(), route)),
             }
         }
-        Ok(Upstreams { exact, prefixes, model_names })
+        Ok(Upstreams { exact, prefixes, model_names, by_name: built })
     }
 
     /// Finds the route for `model`: an exact name first, then the first matching prefix.

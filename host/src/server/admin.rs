@@ -1,34 +1,84 @@
 //! The admin listener: Prometheus metrics and the admin API, on its own address so it can be
 //! kept off the public network.
+//!
+//! - `GET /metrics`: Prometheus text.
+//! - `GET /admin/plugins`: every plugin of the serving snapshot: id, kind, sha256, source,
+//!   loaded-at, breaker state, versions alive, last reload error.
+//! - `GET /admin/reload` status, `POST /admin/reload`: reload config and plugins now.
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
 
-use super::Gateway;
 use crate::api::ApiError;
+use crate::reload::Reloader;
 
 #[derive(Clone)]
 struct AdminState {
-    #[allow(dead_code)]
-    gateway: Arc<Gateway>,
+    reloader: Arc<Reloader>,
     metrics: Option<PrometheusHandle>,
 }
 
-pub fn router(gateway: Arc<Gateway>, metrics: Option<PrometheusHandle>) -> Router {
+pub fn router(reloader: Arc<Reloader>, metrics: Option<PrometheusHandle>) -> Router {
     Router::new()
         .route("/metrics", get(render_metrics))
         .route("/health", get(|| async { "ok" }))
+        .route("/admin/plugins", get(plugins))
+        .route("/admin/reload", get(reload_status).post(reload))
         .fallback(|uri: axum::http::Uri| async move { ApiError::unknown_route("GET", uri.path()).into_response() })
-        .with_state(AdminState { gateway, metrics })
+        .with_state(AdminState { reloader, metrics })
 }
 
 async fn render_metrics(State(st): State<AdminState>) -> Response {
     let body = st.metrics.as_ref().map(PrometheusHandle::render).unwrap_or_default();
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], body).into_response()
+}
+
+fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(0)).unwrap_or(0)
+}
+
+async fn plugins(State(st): State<AdminState>) -> Response {
+    let snap = st.reloader.gateway().snapshot.load_full();
+    let status = st.reloader.status();
+    let list: Vec<serde_json::Value> = snap
+        .chain
+        .plugins()
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id(),
+                "kind": p.kind().world(),
+                "sha256": p.sha256(),
+                "source": p.spec.source.describe(),
+                "loaded_at_unix_ms": unix_ms(p.loaded_at()),
+                "failure": if p.spec.failure == crate::policy::FailurePolicy::FailOpen { "fail-open" } else { "fail-closed" },
+                "breaker_open": p.breaker_open(),
+                "versions_alive": crate::policy::versions_alive(p.id()),
+                "tenants": ["global"],
+                "last_error": status.plugin_errors.get(p.id()),
+            })
+        })
+        .collect();
+    Json(json!({"plugins": list, "config_error": status.config_error})).into_response()
+}
+
+async fn reload_status(State(st): State<AdminState>) -> Response {
+    Json(st.reloader.status()).into_response()
+}
+
+async fn reload(State(st): State<AdminState>) -> Response {
+    let report = st.reloader.reload().await;
+    let status = if report.config_error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    (status, Json(report)).into_response()
 }

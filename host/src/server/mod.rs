@@ -117,6 +117,8 @@ pub struct RunningGateway {
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub gateway: Arc<Gateway>,
+    /// Reloads config and plugins (file watch, admin API, SIGHUP).
+    pub reloader: Arc<crate::reload::Reloader>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -142,8 +144,17 @@ impl RunningGateway {
     }
 }
 
-/// Binds both listeners and serves `snapshot` until shut down.
+/// Binds both listeners and serves `snapshot` until shut down (no file watching).
 pub async fn start(snapshot: Snapshot) -> Result<RunningGateway, StartError> {
+    start_with(snapshot, None).await
+}
+
+/// Like [`start`]; with `config_path`, the config and its plugin files are watched and
+/// hot-reloaded.
+pub async fn start_with(
+    snapshot: Snapshot,
+    config_path: Option<std::path::PathBuf>,
+) -> Result<RunningGateway, StartError> {
     let listen = snapshot.config.server.listen;
     let admin_listen = snapshot.config.server.admin_listen;
     let grace = snapshot.config.server.shutdown_grace;
@@ -155,10 +166,20 @@ pub async fn start(snapshot: Snapshot) -> Result<RunningGateway, StartError> {
 
     let metrics = crate::metrics::install();
     let gateway = Gateway::new(snapshot);
+    let watch_files = config_path.is_some();
+    let reloader = crate::reload::Reloader::new(gateway.clone(), config_path);
+    let watcher = if watch_files {
+        Some(
+            crate::reload::spawn_watcher(reloader.clone())
+                .map_err(|e| StartError::Plugins(format!("cannot watch files: {e}")))?,
+        )
+    } else {
+        None
+    };
     let (tx, rx) = watch::channel(false);
 
     let api = axum::serve(listener, api_router(gateway.clone())).with_graceful_shutdown(wait_for(rx.clone()));
-    let admin = axum::serve(admin_listener, admin::router(gateway.clone(), metrics))
+    let admin = axum::serve(admin_listener, admin::router(reloader.clone(), metrics))
         .with_graceful_shutdown(wait_for(rx.clone()));
 
     let task = tokio::spawn(async move {
@@ -181,8 +202,11 @@ pub async fn start(snapshot: Snapshot) -> Result<RunningGateway, StartError> {
             api_task.abort();
         }
         admin_task.abort();
+        if let Some(w) = watcher {
+            w.abort();
+        }
     });
-    Ok(RunningGateway { addr, admin_addr, gateway, shutdown: tx, task })
+    Ok(RunningGateway { addr, admin_addr, gateway, reloader, shutdown: tx, task })
 }
 
 async fn wait_for(mut rx: watch::Receiver<bool>) {

@@ -1,0 +1,231 @@
+//! Hot reload: plugins and config change under a running gateway with no restart and no failed
+//! request.
+//!
+//! A reload (file change, `POST /admin/reload`, SIGHUP) re-reads and validates the config,
+//! then builds a complete new [`Snapshot`] beside the one serving: unchanged plugins (same
+//! settings, same sha256) and unchanged upstreams (with their warm pools) are reused; changed
+//! ones are compiled off the async runtime and configured on a canary instance. Only then is the
+//! snapshot swapped, in one `ArcSwap` store. Requests load the snapshot once at their start, so
+//! in-flight requests and open streams finish on the version they began with, and no request
+//! sees half a change. Old versions are freed when their last request ends.
+//!
+//! Failures keep the last good version: an invalid config keeps the whole old snapshot; a plugin
+//! that fails to compile or configure keeps its previous version (other changes still apply) and
+//! is retried at the next change. Both are logged, counted and shown by `GET /admin/plugins`.
+//! Quota counters live in the engine's store, keyed by plugin id, so they survive reloads.
+
+mod watch;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, PluginLocation};
+use crate::policy::{Chain, Plugin};
+use crate::proxy::Upstreams;
+use crate::server::{Gateway, Snapshot, plugin_spec};
+
+pub use watch::spawn_watcher;
+
+/// What the last reload attempts left behind, for the admin API.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ReloadStatus {
+    /// Successful reloads (a swap happened).
+    pub reloads: u64,
+    /// The last config error (cleared by a successful reload).
+    pub config_error: Option<String>,
+    /// Per plugin id: the last load error (cleared when a version loads).
+    pub plugin_errors: BTreeMap<String, String>,
+    pub last_reload_unix_ms: Option<u64>,
+}
+
+/// Reloads one gateway.
+pub struct Reloader {
+    gateway: Arc<Gateway>,
+    config_path: Option<PathBuf>,
+    /// One reload at a time.
+    lock: tokio::sync::Mutex<()>,
+    status: Mutex<ReloadStatus>,
+}
+
+/// The result of one reload attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// A new snapshot is serving.
+    pub swapped: bool,
+    pub config_error: Option<String>,
+    pub plugin_errors: BTreeMap<String, String>,
+    /// Plugins loaded anew (others were reused).
+    pub loaded: Vec<String>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(0))
+        .unwrap_or(0)
+}
+
+impl Reloader {
+    pub fn new(gateway: Arc<Gateway>, config_path: Option<PathBuf>) -> Arc<Reloader> {
+        Arc::new(Reloader {
+            gateway,
+            config_path,
+            lock: tokio::sync::Mutex::new(()),
+            status: Mutex::new(ReloadStatus::default()),
+        })
+    }
+
+    pub fn config_path(&self) -> Option<&PathBuf> {
+        self.config_path.as_ref()
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// Re-reads everything and swaps in a new snapshot if anything changed and loaded.
+    pub async fn reload(&self) -> ReloadReport {
+        let _one_at_a_time = self.lock.lock().await;
+        let old = self.gateway.snapshot.load_full();
+        let config = match &self.config_path {
+            Some(path) => match Config::load(path) {
+                Ok(mut c) => {
+                    // Listener addresses are fixed for the life of the process.
+                    c.server.listen = old.config.server.listen;
+                    c.server.admin_listen = old.config.server.admin_listen;
+                    c
+                }
+                Err(e) => return self.fail_config(e.to_string().trim_end().to_string()),
+            },
+            None => (*old.config).clone(),
+        };
+        let upstreams = match Upstreams::reusing(&config, Some(&old.upstreams)) {
+            Ok(u) => u,
+            Err(e) => return self.fail_config(e),
+        };
+
+        let mut plugins: Vec<Arc<Plugin>> = Vec::with_capacity(config.policy.chain.len());
+        let mut errors = BTreeMap::new();
+        let mut loaded = Vec::new();
+        let mut changed = !same_config(&old.config, &config);
+        for id in &config.policy.chain {
+            let Some(pc) = config.plugins.get(id) else { continue };
+            let spec = plugin_spec(pc, "global");
+            let previous = old.chain.plugins().iter().find(|p| p.id() == id).cloned();
+            let bytes = match read_source(&pc.location).await {
+                Ok(b) => b,
+                Err(e) => {
+                    match previous {
+                        Some(p) => {
+                            errors.insert(
+                                id.clone(),
+                                format!("plugin `{id}`: {e}; keeping the version loaded at {}", sha_short(&p)),
+                            );
+                            plugins.push(p);
+                        }
+                        None => return self.fail_config(format!("plugin `{id}`: {e}")),
+                    }
+                    continue;
+                }
+            };
+            let sha = hex::encode(Sha256::digest(&bytes));
+            if let Some(p) = previous.as_ref().filter(|p| p.sha256() == sha && p.same_settings(&spec)) {
+                plugins.push(p.clone());
+                continue;
+            }
+            changed = true;
+            let name = spec.source.describe();
+            let spec = crate::policy::PluginSpec {
+                source: crate::policy::PluginSource::Bytes { name, bytes: bytes.into() },
+                ..spec
+            };
+            match old.engine.load(spec).await {
+                Ok(p) => {
+                    metrics::counter!("wasmgate_plugin_reloads_total", "plugin" => id.clone(), "result" => "ok")
+                        .increment(1);
+                    tracing::info!(plugin = %id, sha256 = %p.sha256(), "plugin loaded");
+                    loaded.push(id.clone());
+                    plugins.push(p);
+                }
+                Err(e) => {
+                    metrics::counter!("wasmgate_plugin_reloads_total", "plugin" => id.clone(), "result" => "error")
+                        .increment(1);
+                    match previous {
+                        Some(p) => {
+                            tracing::error!(plugin = %id, error = %e, "plugin reload failed; the previous version keeps serving");
+                            errors.insert(id.clone(), format!("{e} (keeping sha256 {})", sha_short(&p)));
+                            plugins.push(p);
+                        }
+                        None => return self.fail_config(e.to_string()),
+                    }
+                }
+            }
+        }
+
+        if changed {
+            let live: Vec<String> = plugins.iter().map(|p| p.sha256().to_string()).collect();
+            let snapshot = Snapshot {
+                config: Arc::new(config),
+                upstreams,
+                chain: Chain::new(plugins),
+                engine: old.engine.clone(),
+            };
+            self.gateway.snapshot.store(Arc::new(snapshot));
+            let keep: Vec<&str> = live.iter().map(String::as_str).collect();
+            old.engine.forget_compiled(&keep);
+            metrics::counter!("wasmgate_reloads_total", "result" => "swapped").increment(1);
+        } else {
+            metrics::counter!("wasmgate_reloads_total", "result" => "unchanged").increment(1);
+        }
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        if changed {
+            st.reloads += 1;
+        }
+        st.config_error = None;
+        st.last_reload_unix_ms = Some(unix_ms());
+        for id in &loaded {
+            st.plugin_errors.remove(id);
+        }
+        st.plugin_errors.extend(errors.clone());
+        ReloadReport { swapped: changed, config_error: None, plugin_errors: errors, loaded }
+    }
+
+    fn fail_config(&self, msg: String) -> ReloadReport {
+        tracing::error!(error = %msg, "config reload rejected; the current config keeps serving");
+        metrics::counter!("wasmgate_reloads_total", "result" => "rejected").increment(1);
+        if let Ok(mut st) = self.status.lock() {
+            st.config_error = Some(msg.clone());
+            st.last_reload_unix_ms = Some(unix_ms());
+        }
+        ReloadReport { swapped: false, config_error: Some(msg), plugin_errors: BTreeMap::new(), loaded: Vec::new() }
+    }
+}
+
+fn sha_short(p: &Plugin) -> &str {
+    p.sha256().get(..12).unwrap_or(p.sha256())
+}
+
+async fn read_source(loc: &PluginLocation) -> Result<Vec<u8>, String> {
+    match loc {
+        PluginLocation::File(path) => {
+            tokio::fs::read(path).await.map_err(|e| format!("cannot read {}: {e}", path.display()))
+        }
+        PluginLocation::Builtin(name) => {
+            crate::builtin_plugins::get(name).map(<[u8]>::to_vec).ok_or_else(|| format!("no builtin plugin `{name}`"))
+        }
+    }
+}
+
+/// Whether two configs route and serve the same way (plugins are compared separately).
+fn same_config(a: &Config, b: &Config) -> bool {
+    a.upstreams == b.upstreams && a.describe() == b.describe()
+}
