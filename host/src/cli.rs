@@ -55,6 +55,9 @@ struct MockArgs {
     /// Delay between stream chunks.
     #[arg(long, default_value_t = 0)]
     chunk_interval_ms: u64,
+    /// Keep the last 256 requests for `GET /_mock/requests` (off by default: it costs a lock per request).
+    #[arg(long)]
+    record: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +152,7 @@ async fn mock_upstream(args: MockArgs) -> Result<(), String> {
         latency: Duration::from_millis(args.latency_ms),
         chunks: args.chunks,
         chunk_interval: Duration::from_millis(args.chunk_interval_ms),
+        record: args.record,
         ..MockConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -190,8 +190,7 @@ async fn call(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<Step, Failu
         Ok((_, decision)) => {
             p.breaker.success();
             p.record("ok", started.elapsed());
-            metrics::counter!("wasmgate_plugin_decisions_total", "plugin" => p.id().to_string(), "decision" => *decision)
-                .increment(1);
+            p.record_decision(decision);
         }
         Err(kind) => {
             if p.breaker.failure() {

@@ -120,6 +120,8 @@ impl PolicyEngine {
     }
 
     pub fn with_quota_store(opts: EngineOptions, quota: Arc<dyn QuotaStore>) -> Result<Self, LoadError> {
+        // Plugins register metric handles at load: the recorder must exist first.
+        crate::metrics::install();
         let engine = Engine::new(&engine_config(&opts)).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;

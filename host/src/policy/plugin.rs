@@ -169,8 +169,32 @@ impl Drop for Plugin {
     }
 }
 
+/// Metric handles of the hot path, registered once per loaded plugin (a registry lookup and
+/// label allocation per call would cost more than the call itself).
+struct HotMetrics {
+    ok: metrics::Counter,
+    duration: metrics::Histogram,
+    /// allow, deny, continue, mutate, respond
+    decisions: [metrics::Counter; 5],
+}
+
+const DECISIONS: [&str; 5] = ["allow", "deny", "continue", "mutate", "respond"];
+
+impl HotMetrics {
+    fn new(id: &str) -> Self {
+        let id = id.to_string();
+        HotMetrics {
+            ok: metrics::counter!("wasmgate_plugin_calls_total", "plugin" => id.clone(), "result" => "ok"),
+            duration: metrics::histogram!("wasmgate_plugin_call_duration_seconds", "plugin" => id.clone()),
+            decisions: DECISIONS
+                .map(|d| metrics::counter!("wasmgate_plugin_decisions_total", "plugin" => id.clone(), "decision" => d)),
+        }
+    }
+}
+
 /// A loaded plugin version.
 pub struct Plugin {
+    hot: HotMetrics,
     engine: PolicyEngine,
     pub spec: PluginSpec,
     sha256: String,
@@ -200,6 +224,7 @@ impl Plugin {
         let ticks = u64::try_from(spec.timeout.as_micros().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1);
         count_alive(&spec.id, true);
         Ok(Plugin {
+            hot: HotMetrics::new(&spec.id),
             engine,
             spec,
             sha256,
@@ -338,10 +363,19 @@ impl Plugin {
     }
 
     pub(crate) fn record(&self, result: &'static str, elapsed: Duration) {
-        metrics::counter!("wasmgate_plugin_calls_total", "plugin" => self.spec.id.clone(), "result" => result)
-            .increment(1);
-        metrics::histogram!("wasmgate_plugin_call_duration_seconds", "plugin" => self.spec.id.clone())
-            .record(elapsed.as_secs_f64());
+        if result == "ok" {
+            self.hot.ok.increment(1);
+        } else {
+            metrics::counter!("wasmgate_plugin_calls_total", "plugin" => self.spec.id.clone(), "result" => result)
+                .increment(1);
+        }
+        self.hot.duration.record(elapsed.as_secs_f64());
+    }
+
+    pub(crate) fn record_decision(&self, decision: &'static str) {
+        if let Some(i) = DECISIONS.iter().position(|d| *d == decision) {
+            self.hot.decisions[i].increment(1);
+        }
     }
 }
 

@@ -90,8 +90,7 @@ pub async fn send(up: &Upstream, req: UpstreamRequest) -> Result<Response<Incomi
                 });
             }
             Ok(Ok(resp)) => {
-                metrics::histogram!("wasmgate_upstream_duration_seconds", "upstream" => up.cfg.name.clone())
-                    .record(started.elapsed().as_secs_f64());
+                up.duration.record(started.elapsed().as_secs_f64());
                 return Ok(resp);
             }
             Ok(Err(e)) if e.is_connect() => {

@@ -33,6 +33,8 @@ pub struct Upstream {
     pub(crate) next: AtomicUsize,
     /// `Bearer <key>`, prepared once.
     pub(crate) auth_header: Option<http::HeaderValue>,
+    /// Time to response headers (a handle: no registry lookup per request).
+    pub(crate) duration: metrics::Histogram,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -68,7 +70,9 @@ impl Upstream {
             }
             None => None,
         };
-        Ok(Upstream { cfg, client, next: AtomicUsize::new(0), auth_header })
+        crate::metrics::install();
+        let duration = metrics::histogram!("wasmgate_upstream_duration_seconds", "upstream" => cfg.name.clone());
+        Ok(Upstream { cfg, client, next: AtomicUsize::new(0), auth_header, duration })
     }
 }
 
