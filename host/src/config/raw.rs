@@ -80,7 +80,7 @@ pub struct RawPlugin {
     pub failure: Option<Spanned<String>>,
     /// Deadline of one call. Default `50ms`.
     pub timeout: Option<Spanned<String>>,
-    /// Linear-memory cap of one instance, MiB. Default 64.
+    /// Linear-memory cap of one instance, MiB (1..=256). Default 64.
     pub memory_limit_mib: Option<Spanned<u64>>,
     /// Pass the JSON body to the plugin (`request.body`). Default false.
     #[serde(default)]

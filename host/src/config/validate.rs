@@ -23,7 +23,8 @@ const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(600);
 const DEFAULT_MAX_IDLE: usize = 512;
 const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_millis(50);
 const DEFAULT_PLUGIN_MEMORY_MIB: u64 = 64;
-const MAX_PLUGIN_MEMORY_MIB: u64 = 1024;
+/// The policy engine's per-slot memory size (`EngineOptions::max_memory_mib`).
+const MAX_PLUGIN_MEMORY_MIB: u64 = 256;
 const DEFAULT_MAX_REUSE: u32 = 1000;
 
 /// One problem in a config: the key it is about, the line, and what is wrong.

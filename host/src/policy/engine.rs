@@ -3,8 +3,8 @@
 //!
 //! Pool sizing (defaults, see [`EngineOptions`]): 1,000 component instances, each memory slot
 //! reserving `max_memory_mib` (256 MiB) plus a 32 MiB guard, so the virtual budget is about
-//! 1,000 × 288 MiB ≈ 281 GiB of address space, not the 4 GiB per slot (≈ 4 TiB) of the
-//! defaults. Core instances are sized for Python guests (~65 per component instance).
+//! 2,000 memory slots × 288 MiB ≈ 563 GiB of address space (reserved, not resident), not
+//! the 4 GiB+ per slot (≈ 8 TiB) of the defaults. Core instances are sized for Python guests (~65 per component instance).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
