@@ -93,6 +93,37 @@ impl ApiError {
         e
     }
 
+    /// 401: tenants are configured and nothing in the request names one.
+    pub fn tenant_not_identified() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            Some("tenant_not_identified"),
+            "This gateway serves several tenants and the request names none: use /t/{tenant}/v1/..., a tenant's host name, or an API key bound to a tenant.",
+        )
+    }
+
+    /// 404: the request names a tenant that does not exist.
+    pub fn tenant_not_found(tenant: &str) -> Self {
+        let t: String = tenant.chars().take(64).collect();
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("tenant_not_found"),
+            format!("No tenant `{t}` here."),
+        )
+    }
+
+    /// 403: the caller's identity belongs to another tenant than the one the request names.
+    pub fn tenant_mismatch(tenant: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "invalid_request_error",
+            Some("tenant_mismatch"),
+            format!("Your API key does not belong to tenant `{tenant}`."),
+        )
+    }
+
     /// 404: unknown path.
     pub fn unknown_route(method: &str, path: &str) -> Self {
         Self::new(

@@ -25,6 +25,8 @@ pub struct Config {
     pub models: Vec<ModelRoute>,
     pub plugins: BTreeMap<String, PluginConfig>,
     pub policy: PolicyConfig,
+    /// Tenants by id (empty: every request runs the global chain only).
+    pub tenants: BTreeMap<String, TenantConfig>,
     /// The file this came from (None for the embedded default).
     pub source: Option<PathBuf>,
 }
@@ -143,6 +145,20 @@ pub struct PluginConfig {
     pub memory_limit_bytes: usize,
     pub pass_body: bool,
     pub max_reuse: u32,
+}
+
+/// One tenant: how requests are assigned to it, its own chain, its models.
+///
+/// A request's tenant is, in this order: the `/t/{tenant}/v1/...` path prefix, the `Host`
+/// header, or the tenant of the identity the global chain's auth plugin returned.
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    pub id: String,
+    pub hosts: Vec<String>,
+    /// The tenant's plugins, configs already resolved (ids are `<tenant>/<plugin>`).
+    pub chain: Vec<PluginConfig>,
+    /// Allowed models; empty = all.
+    pub models: Vec<ModelPattern>,
 }
 
 #[derive(Debug, Clone)]

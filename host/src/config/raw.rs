@@ -21,6 +21,23 @@ pub struct RawConfig {
     pub plugins: BTreeMap<String, RawPlugin>,
     #[serde(default)]
     pub policy: RawPolicy,
+    #[serde(default)]
+    pub tenants: BTreeMap<String, RawTenant>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawTenant {
+    /// Host names (the `Host` header, without port) that select this tenant.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Plugin ids (from `[plugins]`) run for this tenant after the global chain, in order.
+    pub chain: Option<Spanned<Vec<String>>>,
+    /// Per-plugin config replacing the plugin's `config` for this tenant.
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Table>,
+    /// Models this tenant may use (exact names or `prefix*`). Default: all routed models.
+    pub models: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -225,10 +225,66 @@ pub(super) fn parse(
         forward_identity: raw.policy.forward_identity.unwrap_or(true),
     };
 
+    let mut tenants = BTreeMap::new();
+    for (id, t) in &raw.tenants {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            cx.err(format!("tenants.{id}"), None, "tenant ids may only use letters, digits, `-` and `_`");
+            continue;
+        }
+        let mut chain = Vec::new();
+        if let Some(c) = &t.chain {
+            for pid in c.get_ref() {
+                match plugins.get(pid) {
+                    None => cx.err(format!("tenants.{id}.chain"), Some(c.span()), format!("no plugin named `{pid}`")),
+                    Some(pc) => {
+                        let mut pc: PluginConfig = pc.clone();
+                        if let Some(table) = t.config.get(pid) {
+                            pc.config_json = serde_json::to_string(table).unwrap_or_else(|_| "{}".to_string());
+                        }
+                        pc.id = format!("{id}/{pid}");
+                        chain.push(pc);
+                    }
+                }
+            }
+        }
+        for pid in t.config.keys() {
+            if !t.chain.as_ref().is_some_and(|c| c.get_ref().contains(pid)) {
+                cx.err(
+                    format!("tenants.{id}.config.{pid}"),
+                    None,
+                    format!("plugin `{pid}` is not in this tenant's chain"),
+                );
+            }
+        }
+        let mut allowed = Vec::new();
+        if let Some(m) = &t.models {
+            for name in m.get_ref() {
+                match name.strip_suffix('*') {
+                    Some(p) if !p.contains('*') => allowed.push(ModelPattern::Prefix(p.to_string())),
+                    None if !name.contains('*') && !name.is_empty() => allowed.push(ModelPattern::Exact(name.clone())),
+                    _ => cx.err(
+                        format!("tenants.{id}.models"),
+                        Some(m.span()),
+                        format!("`{name}`: use an exact name or `prefix*`"),
+                    ),
+                }
+            }
+        }
+        tenants.insert(
+            id.clone(),
+            TenantConfig {
+                id: id.clone(),
+                hosts: t.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                chain,
+                models: allowed,
+            },
+        );
+    }
+
     if !cx.errors.is_empty() {
         return Err(ConfigErrors { file, errors: cx.errors });
     }
-    Ok(Config { server, upstreams, models, plugins, policy, source: path.map(Path::to_path_buf) })
+    Ok(Config { server, upstreams, models, plugins, policy, tenants, source: path.map(Path::to_path_buf) })
 }
 
 fn list(items: &[&str]) -> String {
@@ -421,6 +477,18 @@ pub(super) fn describe(c: &Config) -> String {
         );
     }
     let _ = writeln!(s, "\n[policy]\nchain = {:?}\nforward-identity = {}", c.policy.chain, c.policy.forward_identity);
+    for t in c.tenants.values() {
+        let chain: Vec<String> = t.chain.iter().map(|p| format!("{} {}", p.id, p.config_json)).collect();
+        let models: Vec<String> = t
+            .models
+            .iter()
+            .map(|m| match m {
+                ModelPattern::Exact(n) => n.clone(),
+                ModelPattern::Prefix(p) => format!("{p}*"),
+            })
+            .collect();
+        let _ = writeln!(s, "\n[tenants.{}]\nhosts = {:?}\nchain = {:?}\nmodels = {:?}", t.id, t.hosts, chain, models);
+    }
     if let Some(d) = &c.policy.cache_dir {
         let _ = writeln!(s, "cache-dir = \"{}\"", d.display());
     }

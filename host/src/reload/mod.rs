@@ -24,10 +24,10 @@ use std::time::SystemTime;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, PluginLocation};
-use crate::policy::{Chain, Plugin};
+use crate::config::{Config, PluginConfig, PluginLocation};
+use crate::policy::{Chain, Plugin, PluginSource, PluginSpec};
 use crate::proxy::Upstreams;
-use crate::server::{Gateway, Snapshot, plugin_spec};
+use crate::server::{Gateway, Snapshot, TenantRuntime, plugin_spec};
 
 pub use watch::spawn_watcher;
 
@@ -113,72 +113,38 @@ impl Reloader {
             Err(e) => return self.fail_config(e),
         };
 
-        let mut plugins: Vec<Arc<Plugin>> = Vec::with_capacity(config.policy.chain.len());
         let mut errors = BTreeMap::new();
         let mut loaded = Vec::new();
         let mut changed = !same_config(&old.config, &config);
-        for id in &config.policy.chain {
-            let Some(pc) = config.plugins.get(id) else { continue };
-            let spec = plugin_spec(pc, "global");
-            let previous = old.chain.plugins().iter().find(|p| p.id() == id).cloned();
-            let bytes = match read_source(&pc.location).await {
-                Ok(b) => b,
-                Err(e) => {
-                    match previous {
-                        Some(p) => {
-                            errors.insert(
-                                id.clone(),
-                                format!("plugin `{id}`: {e}; keeping the version loaded at {}", sha_short(&p)),
-                            );
-                            plugins.push(p);
-                        }
-                        None => return self.fail_config(format!("plugin `{id}`: {e}")),
-                    }
-                    continue;
-                }
-            };
-            let sha = hex::encode(Sha256::digest(&bytes));
-            if let Some(p) = previous.as_ref().filter(|p| p.sha256() == sha && p.same_settings(&spec)) {
-                plugins.push(p.clone());
-                continue;
+
+        let global: Vec<PluginConfig> =
+            config.policy.chain.iter().filter_map(|id| config.plugins.get(id).cloned()).collect();
+        let chain = match load_chain(&old, &global, "global", &old.chain, &mut errors, &mut loaded).await {
+            Ok((chain, c)) => {
+                changed |= c;
+                chain
             }
-            changed = true;
-            let name = spec.source.describe();
-            let spec = crate::policy::PluginSpec {
-                source: crate::policy::PluginSource::Bytes { name, bytes: bytes.into() },
-                ..spec
-            };
-            match old.engine.load(spec).await {
-                Ok(p) => {
-                    metrics::counter!("wasmgate_plugin_reloads_total", "plugin" => id.clone(), "result" => "ok")
-                        .increment(1);
-                    tracing::info!(plugin = %id, sha256 = %p.sha256(), "plugin loaded");
-                    loaded.push(id.clone());
-                    plugins.push(p);
+            Err(e) => return self.fail_config(e),
+        };
+        let mut tenants = std::collections::HashMap::new();
+        for t in config.tenants.values() {
+            let empty = Chain::default();
+            let previous = old.tenants.get(&t.id).map(|r| &r.chain).unwrap_or(&empty);
+            match load_chain(&old, &t.chain, &t.id, previous, &mut errors, &mut loaded).await {
+                Ok((chain, c)) => {
+                    changed |= c;
+                    tenants.insert(t.id.clone(), TenantRuntime { chain, models: t.models.clone() });
                 }
-                Err(e) => {
-                    metrics::counter!("wasmgate_plugin_reloads_total", "plugin" => id.clone(), "result" => "error")
-                        .increment(1);
-                    match previous {
-                        Some(p) => {
-                            tracing::error!(plugin = %id, error = %e, "plugin reload failed; the previous version keeps serving");
-                            errors.insert(id.clone(), format!("{e} (keeping sha256 {})", sha_short(&p)));
-                            plugins.push(p);
-                        }
-                        None => return self.fail_config(e.to_string()),
-                    }
-                }
+                Err(e) => return self.fail_config(e),
             }
         }
 
         if changed {
-            let live: Vec<String> = plugins.iter().map(|p| p.sha256().to_string()).collect();
-            let snapshot = Snapshot {
-                config: Arc::new(config),
-                upstreams,
-                chain: Chain::new(plugins),
-                engine: old.engine.clone(),
-            };
+            let mut live: Vec<String> = chain.plugins().iter().map(|p| p.sha256().to_string()).collect();
+            for t in tenants.values() {
+                live.extend(t.chain.plugins().iter().map(|p| p.sha256().to_string()));
+            }
+            let snapshot = Snapshot::assemble(config, upstreams, chain, tenants, old.engine.clone());
             self.gateway.snapshot.store(Arc::new(snapshot));
             let keep: Vec<&str> = live.iter().map(String::as_str).collect();
             old.engine.forget_compiled(&keep);
@@ -208,6 +174,67 @@ impl Reloader {
         }
         ReloadReport { swapped: false, config_error: Some(msg), plugin_errors: BTreeMap::new(), loaded: Vec::new() }
     }
+}
+
+/// Loads one chain for a new snapshot, reusing the plugins of `previous` that did not change.
+/// A plugin that fails to load keeps its previous version (its error goes to `errors`); one
+/// with no previous version fails the whole reload. Returns the chain and whether it changed.
+async fn load_chain(
+    old: &Snapshot,
+    specs: &[PluginConfig],
+    namespace: &str,
+    previous: &Chain,
+    errors: &mut BTreeMap<String, String>,
+    loaded: &mut Vec<String>,
+) -> Result<(Chain, bool), String> {
+    let mut plugins: Vec<Arc<Plugin>> = Vec::with_capacity(specs.len());
+    let mut changed = previous.plugins().len() != specs.len();
+    for pc in specs {
+        let id = &pc.id;
+        let spec = plugin_spec(pc, namespace);
+        let prev = previous.plugins().iter().find(|p| p.id() == id).cloned();
+        let bytes = match read_source(&pc.location).await {
+            Ok(b) => b,
+            Err(e) => match prev {
+                Some(p) => {
+                    errors.insert(id.clone(), format!("plugin `{id}`: {e}; keeping the version {}", sha_short(&p)));
+                    plugins.push(p);
+                    continue;
+                }
+                None => return Err(format!("plugin `{id}`: {e}")),
+            },
+        };
+        let sha = hex::encode(Sha256::digest(&bytes));
+        if let Some(p) = prev.as_ref().filter(|p| p.sha256() == sha && p.same_settings(&spec)) {
+            plugins.push(p.clone());
+            continue;
+        }
+        changed = true;
+        let name = spec.source.describe();
+        let spec = PluginSpec { source: PluginSource::Bytes { name, bytes: bytes.into() }, ..spec };
+        match old.engine.load(spec).await {
+            Ok(p) => {
+                metrics::counter!("wasmgate_plugin_reloads_total", "plugin" => id.clone(), "result" => "ok")
+                    .increment(1);
+                tracing::info!(plugin = %id, sha256 = %p.sha256(), "plugin loaded");
+                loaded.push(id.clone());
+                plugins.push(p);
+            }
+            Err(e) => {
+                metrics::counter!("wasmgate_plugin_reloads_total", "plugin" => id.clone(), "result" => "error")
+                    .increment(1);
+                match prev {
+                    Some(p) => {
+                        tracing::error!(plugin = %id, error = %e, "plugin reload failed; the previous version keeps serving");
+                        errors.insert(id.clone(), format!("{e} (keeping sha256 {})", sha_short(&p)));
+                        plugins.push(p);
+                    }
+                    None => return Err(e.to_string()),
+                }
+            }
+        }
+    }
+    Ok((Chain::new(plugins), changed))
 }
 
 fn sha_short(p: &Plugin) -> &str {

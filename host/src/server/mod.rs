@@ -7,6 +7,7 @@ mod policy_phase;
 mod router;
 mod upstream_headers;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +31,17 @@ pub struct Snapshot {
     pub upstreams: Upstreams,
     /// The plugin chain every request runs (loaded, configured plugins).
     pub chain: Chain,
+    /// Tenants by id, with their own chains (run after the global chain).
+    pub tenants: HashMap<String, TenantRuntime>,
+    /// Host name → tenant id.
+    pub tenant_hosts: HashMap<String, String>,
     pub engine: PolicyEngine,
+}
+
+/// A tenant's loaded chain and model allow-list.
+pub struct TenantRuntime {
+    pub chain: Chain,
+    pub models: Vec<crate::config::ModelPattern>,
 }
 
 impl Snapshot {
@@ -47,7 +58,28 @@ impl Snapshot {
                 engine.load(plugin_spec(pc, "global")).await.map_err(|e| StartError::Plugins(e.to_string()))?;
             plugins.push(plugin);
         }
-        Ok(Snapshot { config: Arc::new(config), upstreams, chain: Chain::new(plugins), engine })
+        let mut tenants = HashMap::new();
+        for t in config.tenants.values() {
+            let mut chain = Vec::with_capacity(t.chain.len());
+            for pc in &t.chain {
+                chain.push(engine.load(plugin_spec(pc, &t.id)).await.map_err(|e| StartError::Plugins(e.to_string()))?);
+            }
+            tenants.insert(t.id.clone(), TenantRuntime { chain: Chain::new(chain), models: t.models.clone() });
+        }
+        Ok(Snapshot::assemble(config, upstreams, Chain::new(plugins), tenants, engine))
+    }
+
+    /// Puts loaded parts together (also used by reloads).
+    pub fn assemble(
+        config: Config,
+        upstreams: Upstreams,
+        chain: Chain,
+        tenants: HashMap<String, TenantRuntime>,
+        engine: PolicyEngine,
+    ) -> Snapshot {
+        let tenant_hosts =
+            config.tenants.values().flat_map(|t| t.hosts.iter().map(|h| (h.clone(), t.id.clone()))).collect();
+        Snapshot { config: Arc::new(config), upstreams, chain, tenants, tenant_hosts, engine }
     }
 
     /// A snapshot with a fresh policy engine whose cache dir comes from the config.

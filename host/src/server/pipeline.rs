@@ -35,9 +35,14 @@ const MAX_COLLECTED_RESPONSE: usize = 16 << 20;
 
 /// Entry point of `POST /v1/{chat/completions,completions,embeddings}`.
 pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request) -> Response {
+    handle_for(gw, endpoint, req, None).await
+}
+
+/// Entry point of `POST /t/{tenant}/v1/...`: the same, with the tenant named by the path.
+pub async fn handle_for(gw: Arc<Gateway>, endpoint: Endpoint, req: Request, tenant: Option<String>) -> Response {
     let started = Instant::now();
     let rid = request_id(req.headers());
-    let mut resp = match run(&gw, endpoint, req, &rid).await {
+    let mut resp = match run(&gw, endpoint, req, tenant.as_deref(), &rid).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -50,7 +55,13 @@ pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request) -> Respo
     resp
 }
 
-async fn run(gw: &Gateway, endpoint: Endpoint, req: Request, rid: &HeaderValue) -> Result<Response, ApiError> {
+async fn run(
+    gw: &Gateway,
+    endpoint: Endpoint,
+    req: Request,
+    path_tenant: Option<&str>,
+    rid: &HeaderValue,
+) -> Result<Response, ApiError> {
     // snapshot
     let snap = gw.snapshot.load_full();
     let (parts, body) = req.into_parts();
@@ -64,10 +75,11 @@ async fn run(gw: &Gateway, endpoint: Endpoint, req: Request, rid: &HeaderValue) 
     // policy
     let mut upstream_headers = forwardable(&parts.headers);
     upstream_headers.insert("x-request-id", rid.clone());
-    let effects = match policy_phase::run(&snap, &parts, &raw, &mut api, &mut upstream_headers, rid).await? {
-        PolicyResult::Continue(effects) => effects,
-        PolicyResult::Respond(resp) => return Ok(resp),
-    };
+    let effects =
+        match policy_phase::run(&snap, &parts, path_tenant, &raw, &mut api, &mut upstream_headers, rid).await? {
+            PolicyResult::Continue(effects) => effects,
+            PolicyResult::Respond(resp) => return Ok(resp),
+        };
 
     // route
     let Some(route) = snap.upstreams.route(api.model()).cloned() else {

@@ -63,16 +63,18 @@ pub(super) fn settle_all(settlements: Vec<Settlement>, usage: Option<Usage>, out
     });
 }
 
-/// Runs the chain for one request.
+/// Runs the chains for one request: the global chain, then (when tenants are configured) the
+/// chain of the request's tenant.
 pub(super) async fn run(
     snap: &Snapshot,
     parts: &http::request::Parts,
+    path_tenant: Option<&str>,
     raw: &Bytes,
     api: &mut ApiRequest,
     upstream_headers: &mut HeaderMap,
     request_id: &HeaderValue,
 ) -> Result<PolicyResult, ApiError> {
-    if snap.chain.is_empty() {
+    if snap.chain.is_empty() && snap.tenants.is_empty() {
         return Ok(PolicyResult::Continue(Effects::default()));
     }
     let mut view = RequestView {
@@ -92,37 +94,130 @@ pub(super) async fn run(
         max_tokens: api.max_tokens(),
         prompt_tokens_estimate: api.prompt_tokens_estimate(),
     };
-    let outcome = snap.chain.run(&mut view, raw).await.map_err(|f| {
-        tracing::warn!(request_id = %view.id, plugin = %f.plugin, failure = %f, "policy plugin failed closed");
-        ApiError::policy_unavailable(&f.plugin, f.kind.label())
-    })?;
-    match outcome {
-        ChainOutcome::Respond(local, effects) => {
+    let mut effects = match run_chain(&snap.chain, &mut view, raw, ChainEffects::default()).await? {
+        Step::Respond(resp) => return Ok(PolicyResult::Respond(resp)),
+        Step::Continue(e) => e,
+    };
+    if !snap.tenants.is_empty() {
+        let tenant = match assign_tenant(snap, parts, path_tenant, &view) {
+            Ok(t) => t,
+            Err(e) => {
+                settle_all(std::mem::take(&mut effects.settlements), None, Outcome::UpstreamError);
+                return Err(e);
+            }
+        };
+        view.tenant = Some(tenant.to_string());
+        let Some(rt) = snap.tenants.get(tenant) else { return Err(ApiError::internal()) };
+        effects = match run_chain(&rt.chain, &mut view, raw, effects).await? {
+            Step::Respond(resp) => return Ok(PolicyResult::Respond(resp)),
+            Step::Continue(e) => e,
+        };
+        if !rt.models.is_empty() && !rt.models.iter().any(|m| m.matches(&view.model)) {
             settle_all(effects.settlements, None, Outcome::UpstreamError);
-            Ok(PolicyResult::Respond(local_response(local, &effects.response_headers)))
-        }
-        ChainOutcome::Continue(effects) => {
-            let mut modified = false;
-            for edit in effects.edits {
-                modified |= apply(edit, api, upstream_headers);
-            }
-            if snap.config.policy.forward_identity {
-                if let Some(id) = &view.identity
-                    && let Ok(v) = HeaderValue::try_from(id.subject.as_str())
-                {
-                    upstream_headers.insert("x-wasmgate-subject", v);
-                }
-                if let Some(t) = view.tenant.as_deref().and_then(|t| HeaderValue::try_from(t).ok()) {
-                    upstream_headers.insert("x-wasmgate-tenant", t);
-                }
-            }
-            Ok(PolicyResult::Continue(Effects {
-                modified,
-                response_headers: effects.response_headers,
-                settlements: effects.settlements,
-            }))
+            return Err(ApiError::model_not_found(&view.model));
         }
     }
+    let mut modified = false;
+    for edit in effects.edits {
+        modified |= apply(edit, api, upstream_headers);
+    }
+    if snap.config.policy.forward_identity {
+        if let Some(id) = &view.identity
+            && let Ok(v) = HeaderValue::try_from(id.subject.as_str())
+        {
+            upstream_headers.insert("x-wasmgate-subject", v);
+        }
+        if let Some(t) = view.tenant.as_deref().and_then(|t| HeaderValue::try_from(t).ok()) {
+            upstream_headers.insert("x-wasmgate-tenant", t);
+        }
+    }
+    Ok(PolicyResult::Continue(Effects {
+        modified,
+        response_headers: effects.response_headers,
+        settlements: effects.settlements,
+    }))
+}
+
+/// Chain effects accumulated over the global and the tenant chain.
+#[derive(Default)]
+struct ChainEffects {
+    edits: Vec<Edit>,
+    response_headers: Vec<(String, String)>,
+    settlements: Vec<Settlement>,
+}
+
+enum Step {
+    Continue(ChainEffects),
+    Respond(Response),
+}
+
+async fn run_chain(
+    chain: &crate::policy::Chain,
+    view: &mut RequestView,
+    raw: &Bytes,
+    mut acc: ChainEffects,
+) -> Result<Step, ApiError> {
+    if chain.is_empty() {
+        return Ok(Step::Continue(acc));
+    }
+    let outcome = match chain.run(view, raw).await {
+        Ok(o) => o,
+        Err(f) => {
+            tracing::warn!(request_id = %view.id, plugin = %f.plugin, failure = %f, "policy plugin failed closed");
+            settle_all(acc.settlements, None, Outcome::UpstreamError);
+            return Err(ApiError::policy_unavailable(&f.plugin, f.kind.label()));
+        }
+    };
+    let (effects, respond) = match outcome {
+        ChainOutcome::Continue(e) => (e, None),
+        ChainOutcome::Respond(local, e) => (e, Some(local)),
+    };
+    acc.edits.extend(effects.edits);
+    for (n, v) in effects.response_headers {
+        acc.response_headers.retain(|(k, _)| *k != n);
+        acc.response_headers.push((n, v));
+    }
+    acc.settlements.extend(effects.settlements);
+    match respond {
+        None => Ok(Step::Continue(acc)),
+        Some(local) => {
+            settle_all(acc.settlements, None, Outcome::UpstreamError);
+            Ok(Step::Respond(local_response(local, &acc.response_headers)))
+        }
+    }
+}
+
+/// The request's tenant: the `/t/{tenant}` path prefix, else the `Host` header, else the tenant
+/// of the caller's identity. Never a default: no match is an error.
+fn assign_tenant<'a>(
+    snap: &'a Snapshot,
+    parts: &http::request::Parts,
+    path_tenant: Option<&str>,
+    view: &RequestView,
+) -> Result<&'a str, ApiError> {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())
+        .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name).to_ascii_lowercase());
+    let named = path_tenant
+        .map(str::to_string)
+        .or_else(|| host.and_then(|h| snap.tenant_hosts.get(&h).cloned()))
+        .or_else(|| view.tenant.clone());
+    let Some(name) = named else {
+        return Err(ApiError::tenant_not_identified());
+    };
+    let Some((id, _)) = snap.tenants.get_key_value(name.as_str()) else {
+        return Err(ApiError::tenant_not_found(&name));
+    };
+    // A caller whose identity belongs to another tenant cannot use this one.
+    if let Some(own) = view.identity.as_ref().and_then(|i| i.tenant.as_deref())
+        && own != id.as_str()
+    {
+        return Err(ApiError::tenant_mismatch(id));
+    }
+    Ok(id.as_str())
 }
 
 /// Applies one edit; true if the body changed.

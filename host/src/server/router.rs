@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,7 +15,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use super::Gateway;
-use super::pipeline::handle;
+use super::pipeline::{handle, handle_for};
 use crate::api::{ApiError, Endpoint};
 
 /// How long a client may take to send its request body.
@@ -30,6 +30,11 @@ pub fn api_router(gw: Arc<Gateway>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
+        // The same endpoints for one tenant: /t/{tenant}/v1/...
+        .route("/t/{tenant}/v1/chat/completions", post(tenant_chat))
+        .route("/t/{tenant}/v1/completions", post(tenant_completions))
+        .route("/t/{tenant}/v1/embeddings", post(tenant_embeddings))
+        .route("/t/{tenant}/v1/models", get(models))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(gw)
@@ -78,6 +83,18 @@ async fn completions(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 
 async fn embeddings(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     handle(gw, Endpoint::Embeddings, req).await
+}
+
+async fn tenant_chat(State(gw): State<Arc<Gateway>>, Path(tenant): Path<String>, req: Request) -> Response {
+    handle_for(gw, Endpoint::Chat, req, Some(tenant)).await
+}
+
+async fn tenant_completions(State(gw): State<Arc<Gateway>>, Path(tenant): Path<String>, req: Request) -> Response {
+    handle_for(gw, Endpoint::Completions, req, Some(tenant)).await
+}
+
+async fn tenant_embeddings(State(gw): State<Arc<Gateway>>, Path(tenant): Path<String>, req: Request) -> Response {
+    handle_for(gw, Endpoint::Embeddings, req, Some(tenant)).await
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {
