@@ -193,3 +193,63 @@ async fn tenant_quota_and_kv_keys_are_namespaced_even_with_the_same_plugin_and_k
     assert_eq!(r.headers()["x-ratelimit-remaining-requests"], "4");
     assert_eq!(req(&h, "/t/a/v1/chat/completions", "key-a", None, CHAT).await.status(), 429);
 }
+
+#[tokio::test]
+async fn a_tenant_cannot_take_more_than_its_share_of_plugin_calls() {
+    // c's plugin holds its call for its whole 300 ms deadline; c may run one chain at a time.
+    let cfg = config(&c_plugin(art::BUSY_LOOP, "timeout = \"300ms\""))
+        .replace("[tenants.c]\n", "[tenants.c]\nmax-concurrent-plugin-calls = 1\n");
+    let h = Harness::with(MockConfig::default(), &cfg).await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (http, url) = (h.http.clone(), h.url("/v1/chat/completions"));
+        tasks.push(tokio::spawn(async move {
+            let r = http.post(url).bearer_auth("key-c").body(CHAT).send().await.unwrap();
+            r.json::<Value>().await.unwrap()["error"]["code"].as_str().unwrap_or("").to_string()
+        }));
+    }
+    let codes: Vec<String> = futures_util::future::join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
+    assert!(codes.iter().any(|c| c == "tenant_busy"), "{codes:?}");
+    // Meanwhile b is served.
+    assert_eq!(req(&h, "/v1/chat/completions", "key-b", Some("b.local"), CHAT).await.status(), 200);
+    let text = h.http.get(h.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"wasmgate_tenant_requests_total{tenant="c",status="503"}"#), "{text}");
+    assert!(text.contains(r#"wasmgate_tenant_requests_total{tenant="b",status="200"}"#), "{text}");
+}
+
+#[tokio::test]
+async fn a_broken_reload_of_one_tenants_plugin_leaves_the_others_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let echo = dir.path().join("c-echo.wasm");
+    std::fs::copy(art::HEADER_ECHO, &echo).unwrap();
+    let mock = wasmgate::mock::MockServer::start("127.0.0.1:0".parse().unwrap(), MockConfig::default()).await.unwrap();
+    let text = base_config(mock.addr, &config(&c_plugin(echo.to_str().unwrap(), "config = { name = \"x-c\" }")));
+    let path = dir.path().join("gw.toml");
+    std::fs::write(&path, text).unwrap();
+    let c = wasmgate::config::Config::load(&path).unwrap();
+    let gw = wasmgate::server::start_with(wasmgate::server::Snapshot::from_config(c).await.unwrap(), Some(path))
+        .await
+        .unwrap();
+    let h = Harness { gw, mock, http: reqwest::Client::new() };
+
+    std::fs::write(dir.path().join("tmp.wasm"), b"garbage").unwrap();
+    std::fs::rename(dir.path().join("tmp.wasm"), &echo).unwrap();
+    let mut err = None;
+    for _ in 0..300 {
+        let v: Value = h.http.get(h.admin_url("/admin/plugins")).send().await.unwrap().json().await.unwrap();
+        if let Some(p) =
+            v["plugins"].as_array().unwrap().iter().find(|p| p["id"] == "c/cplug" && !p["last_error"].is_null())
+        {
+            err = Some(p["last_error"].to_string());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(err.is_some(), "the failed reload must be reported");
+    // c keeps its old version, b is untouched.
+    assert_eq!(req(&h, "/v1/chat/completions", "key-c", None, CHAT).await.status(), 200);
+    assert_eq!(h.mock.recorded().pop().unwrap().headers.get("x-c").map(String::as_str), Some("1"));
+    let r = req(&h, "/v1/chat/completions", "key-b", Some("b.local"), CHAT).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(h.mock.recorded().pop().unwrap().body["messages"][0]["content"], "You are tenant B's assistant.");
+}

@@ -124,6 +124,18 @@ impl ApiError {
         )
     }
 
+    /// 503: the tenant already runs as many plugin chains as it may.
+    pub fn tenant_busy(tenant: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            Some("tenant_busy"),
+            format!("Tenant `{tenant}` has too many requests in its policy chain; retry shortly."),
+        );
+        e.headers.push(("retry-after", "1".to_string()));
+        e
+    }
+
     /// 404: unknown path.
     pub fn unknown_route(method: &str, path: &str) -> Self {
         Self::new(

@@ -159,6 +159,8 @@ pub struct TenantConfig {
     pub chain: Vec<PluginConfig>,
     /// Allowed models; empty = all.
     pub models: Vec<ModelPattern>,
+    /// Requests running this tenant's chain at once.
+    pub max_concurrent_plugin_calls: u32,
 }
 
 #[derive(Debug, Clone)]

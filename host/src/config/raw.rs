@@ -38,6 +38,9 @@ pub struct RawTenant {
     pub config: BTreeMap<String, toml::Table>,
     /// Models this tenant may use (exact names or `prefix*`). Default: all routed models.
     pub models: Option<Spanned<Vec<String>>>,
+    /// Requests of this tenant running its chain at once; more wait up to 100 ms, then get 503
+    /// `tenant_busy`. Keeps one tenant from taking every plugin instance. Default 64.
+    pub max_concurrent_plugin_calls: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -26,6 +26,7 @@ const DEFAULT_PLUGIN_MEMORY_MIB: u64 = 64;
 /// The policy engine's per-slot memory size (`EngineOptions::max_memory_mib`).
 const MAX_PLUGIN_MEMORY_MIB: u64 = 256;
 const DEFAULT_MAX_REUSE: u32 = 1000;
+const DEFAULT_TENANT_CONCURRENCY: u32 = 64;
 
 /// One problem in a config: the key it is about, the line, and what is wrong.
 #[derive(Debug, Clone)]
@@ -270,6 +271,14 @@ pub(super) fn parse(
                 }
             }
         }
+        let max_concurrent = match &t.max_concurrent_plugin_calls {
+            Some(m) if *m.get_ref() == 0 => {
+                cx.err(format!("tenants.{id}.max-concurrent-plugin-calls"), Some(m.span()), "must be at least 1");
+                1
+            }
+            Some(m) => *m.get_ref(),
+            None => DEFAULT_TENANT_CONCURRENCY,
+        };
         tenants.insert(
             id.clone(),
             TenantConfig {
@@ -277,6 +286,7 @@ pub(super) fn parse(
                 hosts: t.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
                 chain,
                 models: allowed,
+                max_concurrent_plugin_calls: max_concurrent,
             },
         );
     }
@@ -487,7 +497,11 @@ pub(super) fn describe(c: &Config) -> String {
                 ModelPattern::Prefix(p) => format!("{p}*"),
             })
             .collect();
-        let _ = writeln!(s, "\n[tenants.{}]\nhosts = {:?}\nchain = {:?}\nmodels = {:?}", t.id, t.hosts, chain, models);
+        let _ = writeln!(
+            s,
+            "\n[tenants.{}]\nhosts = {:?}\nchain = {:?}\nmodels = {:?}\nmax-concurrent-plugin-calls = {}",
+            t.id, t.hosts, chain, models, t.max_concurrent_plugin_calls
+        );
     }
     if let Some(d) = &c.policy.cache_dir {
         let _ = writeln!(s, "cache-dir = \"{}\"", d.display());

@@ -66,6 +66,8 @@ pub struct HostState {
     pub caps: Arc<Capabilities>,
     /// The request being served (for log lines).
     pub request_id: String,
+    /// Epoch ticks the current call may still run (its deadline, in ticks).
+    pub ticks_left: u64,
 }
 
 impl HostState {
@@ -77,6 +79,7 @@ impl HostState {
             limiter: MemoryLimiter { max_bytes: memory_limit, hit: false },
             caps,
             request_id: String::new(),
+            ticks_left: 0,
         }
     }
 }

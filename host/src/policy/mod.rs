@@ -22,7 +22,9 @@
 //!
 //! # Limits per call
 //!
-//! An epoch deadline (`timeout`, default 50 ms), a memory cap through a `ResourceLimiter`
+//! An epoch deadline (`timeout`, default 50 ms): at every 1 ms tick a running guest yields to
+//! the async runtime and spends a tick of its budget, so a looping plugin never monopolises a
+//! worker thread and traps when the budget is gone. A memory cap through a `ResourceLimiter`
 //! (`memory-limit-mib`, default 64), a timeout around host calls (epochs do not count host
 //! time) and around the whole call. Output is validated (status, header syntax, sizes).
 //!

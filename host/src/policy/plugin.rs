@@ -288,7 +288,18 @@ impl Plugin {
         let mut store =
             Store::new(self.engine.engine(), HostState::new(self.caps.clone(), self.spec.memory_limit_bytes));
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(self.ticks);
+        // At every epoch tick the guest yields to the runtime (a looping plugin never holds a
+        // worker thread), and spends one tick of its budget; at zero it traps (`Interrupt`).
+        store.epoch_deadline_callback(|mut ctx| {
+            let s = ctx.data_mut();
+            if s.ticks_left == 0 {
+                return Err(wasmtime::Trap::Interrupt.into());
+            }
+            s.ticks_left -= 1;
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        });
+        store.data_mut().ticks_left = self.ticks;
+        store.set_epoch_deadline(1);
         let failed = |e: wasmtime::Error| InstantiateError::Failed(format!("{e:#}"));
         let started = Instant::now();
         let instance = self.pre.instantiate_async(&mut store).await.map_err(failed)?;
@@ -325,7 +336,8 @@ impl Plugin {
         };
         inst.store.data_mut().request_id.clear();
         inst.store.data_mut().request_id.push_str(request_id);
-        inst.store.set_epoch_deadline(self.ticks);
+        inst.store.data_mut().ticks_left = self.ticks;
+        inst.store.set_epoch_deadline(1);
         Ok(inst)
     }
 

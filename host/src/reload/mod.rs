@@ -133,7 +133,16 @@ impl Reloader {
             match load_chain(&old, &t.chain, &t.id, previous, &mut errors, &mut loaded).await {
                 Ok((chain, c)) => {
                     changed |= c;
-                    tenants.insert(t.id.clone(), TenantRuntime { chain, models: t.models.clone() });
+                    // Keep the semaphore when the limit did not change (permits in use stay counted).
+                    let same_limit = old.config.tenants.get(&t.id).map(|c| c.max_concurrent_plugin_calls)
+                        == Some(t.max_concurrent_plugin_calls);
+                    let rt = match old.tenants.get(&t.id) {
+                        Some(o) if same_limit => {
+                            TenantRuntime { chain, models: t.models.clone(), concurrency: o.concurrency.clone() }
+                        }
+                        _ => TenantRuntime::new(t, chain),
+                    };
+                    tenants.insert(t.id.clone(), rt);
                 }
                 Err(e) => return self.fail_config(e),
             }

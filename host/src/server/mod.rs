@@ -42,6 +42,15 @@ pub struct Snapshot {
 pub struct TenantRuntime {
     pub chain: Chain,
     pub models: Vec<crate::config::ModelPattern>,
+    /// Bounds the tenant's requests running plugins at once.
+    pub concurrency: Arc<tokio::sync::Semaphore>,
+}
+
+impl TenantRuntime {
+    pub fn new(t: &crate::config::TenantConfig, chain: Chain) -> Self {
+        let permits = usize::try_from(t.max_concurrent_plugin_calls).unwrap_or(64);
+        TenantRuntime { chain, models: t.models.clone(), concurrency: Arc::new(tokio::sync::Semaphore::new(permits)) }
+    }
 }
 
 impl Snapshot {
@@ -64,7 +73,7 @@ impl Snapshot {
             for pc in &t.chain {
                 chain.push(engine.load(plugin_spec(pc, &t.id)).await.map_err(|e| StartError::Plugins(e.to_string()))?);
             }
-            tenants.insert(t.id.clone(), TenantRuntime { chain: Chain::new(chain), models: t.models.clone() });
+            tenants.insert(t.id.clone(), TenantRuntime::new(t, Chain::new(chain)));
         }
         Ok(Snapshot::assemble(config, upstreams, Chain::new(plugins), tenants, engine))
     }

@@ -24,7 +24,7 @@ use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt;
 
 use super::Gateway;
-use super::policy_phase::{self, Effects, PolicyResult, settle_all};
+use super::policy_phase::{self, Effects, PolicyResult, TenantSlot, settle_all};
 use super::upstream_headers::{forwardable, is_hop_by_hop, request_id};
 use crate::api::{ApiError, ApiRequest, Endpoint};
 use crate::metrics::status_label;
@@ -42,7 +42,9 @@ pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request) -> Respo
 pub async fn handle_for(gw: Arc<Gateway>, endpoint: Endpoint, req: Request, tenant: Option<String>) -> Response {
     let started = Instant::now();
     let rid = request_id(req.headers());
-    let mut resp = match run(&gw, endpoint, req, tenant.as_deref(), &rid).await {
+    // The tenant the policy phase assigned (a configured id: bounded label values).
+    let mut slot = TenantSlot { from_path: tenant.as_deref(), assigned: None };
+    let mut resp = match run(&gw, endpoint, req, &mut slot, &rid).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -52,6 +54,12 @@ pub async fn handle_for(gw: Arc<Gateway>, endpoint: Endpoint, req: Request, tena
         .increment(1);
     metrics::histogram!("wasmgate_http_request_duration_seconds", "route" => endpoint.route())
         .record(started.elapsed().as_secs_f64());
+    if let Some(t) = slot.assigned {
+        metrics::counter!("wasmgate_tenant_requests_total", "tenant" => t.clone(), "status" => status_label(status))
+            .increment(1);
+        metrics::histogram!("wasmgate_tenant_request_duration_seconds", "tenant" => t)
+            .record(started.elapsed().as_secs_f64());
+    }
     resp
 }
 
@@ -59,7 +67,7 @@ async fn run(
     gw: &Gateway,
     endpoint: Endpoint,
     req: Request,
-    path_tenant: Option<&str>,
+    tenant: &mut TenantSlot<'_>,
     rid: &HeaderValue,
 ) -> Result<Response, ApiError> {
     // snapshot
@@ -75,11 +83,10 @@ async fn run(
     // policy
     let mut upstream_headers = forwardable(&parts.headers);
     upstream_headers.insert("x-request-id", rid.clone());
-    let effects =
-        match policy_phase::run(&snap, &parts, path_tenant, &raw, &mut api, &mut upstream_headers, rid).await? {
-            PolicyResult::Continue(effects) => effects,
-            PolicyResult::Respond(resp) => return Ok(resp),
-        };
+    let effects = match policy_phase::run(&snap, &parts, tenant, &raw, &mut api, &mut upstream_headers, rid).await? {
+        PolicyResult::Continue(effects) => effects,
+        PolicyResult::Respond(resp) => return Ok(resp),
+    };
 
     // route
     let Some(route) = snap.upstreams.route(api.model()).cloned() else {

@@ -63,17 +63,28 @@ pub(super) fn settle_all(settlements: Vec<Settlement>, usage: Option<Usage>, out
     });
 }
 
+/// The tenant a request names by its path, and the one it was assigned.
+#[derive(Debug, Default)]
+pub(super) struct TenantSlot<'a> {
+    pub from_path: Option<&'a str>,
+    pub assigned: Option<String>,
+}
+
+/// How long a request waits for its tenant's plugin concurrency.
+const TENANT_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Runs the chains for one request: the global chain, then (when tenants are configured) the
 /// chain of the request's tenant.
 pub(super) async fn run(
     snap: &Snapshot,
     parts: &http::request::Parts,
-    path_tenant: Option<&str>,
+    tenant_slot: &mut TenantSlot<'_>,
     raw: &Bytes,
     api: &mut ApiRequest,
     upstream_headers: &mut HeaderMap,
     request_id: &HeaderValue,
 ) -> Result<PolicyResult, ApiError> {
+    let path_tenant = tenant_slot.from_path;
     if snap.chain.is_empty() && snap.tenants.is_empty() {
         return Ok(PolicyResult::Continue(Effects::default()));
     }
@@ -107,8 +118,18 @@ pub(super) async fn run(
             }
         };
         view.tenant = Some(tenant.to_string());
+        tenant_slot.assigned = Some(tenant.to_string());
         let Some(rt) = snap.tenants.get(tenant) else { return Err(ApiError::internal()) };
-        effects = match run_chain(&rt.chain, &mut view, raw, effects).await? {
+        let permit = match tokio::time::timeout(TENANT_QUEUE_WAIT, rt.concurrency.acquire()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                settle_all(std::mem::take(&mut effects.settlements), None, Outcome::UpstreamError);
+                return Err(ApiError::tenant_busy(tenant));
+            }
+        };
+        let step = run_chain(&rt.chain, &mut view, raw, effects).await;
+        drop(permit);
+        effects = match step? {
             Step::Respond(resp) => return Ok(PolicyResult::Respond(resp)),
             Step::Continue(e) => e,
         };
