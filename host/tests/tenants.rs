@@ -253,3 +253,17 @@ async fn a_broken_reload_of_one_tenants_plugin_leaves_the_others_unchanged() {
     assert_eq!(r.status(), 200);
     assert_eq!(h.mock.recorded().pop().unwrap().body["messages"][0]["content"], "You are tenant B's assistant.");
 }
+
+#[tokio::test]
+async fn a_tenant_can_bring_its_own_upstream() {
+    let own = wasmgate::mock::MockServer::start("127.0.0.1:0".parse().unwrap(), MockConfig::default()).await.unwrap();
+    let cfg = config(&c_plugin(art::HEADER_ECHO, "config = { name = \"x-c\" }"))
+        .replace("[tenants.b]\n", "[tenants.b]\nupstream-overrides = { mock = \"mock-b\" }\n")
+        + &format!("\n[upstreams.mock-b]\nendpoints = [\"http://{}/v1\"]\n", own.addr);
+    let h = Harness::with(MockConfig::default(), &cfg).await;
+    assert_eq!(req(&h, "/v1/chat/completions", "key-b", Some("b.local"), CHAT).await.status(), 200);
+    assert_eq!(own.stats.snapshot().requests, 1, "b's request goes to b's own upstream");
+    assert_eq!(h.mock.stats.snapshot().requests, 0);
+    assert_eq!(req(&h, "/t/a/v1/chat/completions", "key-a", None, CHAT).await.status(), 200);
+    assert_eq!(h.mock.stats.snapshot().requests, 1, "other tenants keep the shared upstream");
+}

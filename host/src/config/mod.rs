@@ -161,6 +161,8 @@ pub struct TenantConfig {
     pub models: Vec<ModelPattern>,
     /// Requests running this tenant's chain at once.
     pub max_concurrent_plugin_calls: u32,
+    /// Upstream name → the upstream this tenant uses instead.
+    pub upstream_overrides: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]

@@ -41,6 +41,9 @@ pub struct RawTenant {
     /// Requests of this tenant running its chain at once; more wait up to 100 ms, then get 503
     /// `tenant_busy`. Keeps one tenant from taking every plugin instance. Default 64.
     pub max_concurrent_plugin_calls: Option<Spanned<u32>>,
+    /// Upstream substitutions for this tenant: `{ openai = "openai-acme" }` sends what would go
+    /// to `[upstreams.openai]` to `[upstreams.openai-acme]` (its own key or endpoint).
+    pub upstream_overrides: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

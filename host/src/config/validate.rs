@@ -271,6 +271,21 @@ pub(super) fn parse(
                 }
             }
         }
+        let mut upstream_overrides = BTreeMap::new();
+        if let Some(o) = &t.upstream_overrides {
+            for (from, to) in o.get_ref() {
+                for name in [from, to] {
+                    if !raw.upstreams.contains_key(name) {
+                        cx.err(
+                            format!("tenants.{id}.upstream-overrides"),
+                            Some(o.span()),
+                            format!("no upstream named `{name}`"),
+                        );
+                    }
+                }
+                upstream_overrides.insert(from.clone(), to.clone());
+            }
+        }
         let max_concurrent = match &t.max_concurrent_plugin_calls {
             Some(m) if *m.get_ref() == 0 => {
                 cx.err(format!("tenants.{id}.max-concurrent-plugin-calls"), Some(m.span()), "must be at least 1");
@@ -287,6 +302,7 @@ pub(super) fn parse(
                 chain,
                 models: allowed,
                 max_concurrent_plugin_calls: max_concurrent,
+                upstream_overrides,
             },
         );
     }
@@ -499,8 +515,8 @@ pub(super) fn describe(c: &Config) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "\n[tenants.{}]\nhosts = {:?}\nchain = {:?}\nmodels = {:?}\nmax-concurrent-plugin-calls = {}",
-            t.id, t.hosts, chain, models, t.max_concurrent_plugin_calls
+            "\n[tenants.{}]\nhosts = {:?}\nchain = {:?}\nmodels = {:?}\nmax-concurrent-plugin-calls = {}\nupstream-overrides = {:?}",
+            t.id, t.hosts, chain, models, t.max_concurrent_plugin_calls, t.upstream_overrides
         );
     }
     if let Some(d) = &c.policy.cache_dir {

@@ -133,6 +133,11 @@ impl Upstreams {
         Ok(Upstreams { exact, prefixes, model_names, by_name: built })
     }
 
+    /// The upstream named `name`.
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Upstream>> {
+        self.by_name.get(name)
+    }
+
     /// Finds the route for `model`: an exact name first, then the first matching prefix.
     pub fn route(&self, model: &str) -> Option<&Route> {
         self.exact

@@ -89,11 +89,17 @@ async fn run(
     };
 
     // route
-    let Some(route) = snap.upstreams.route(api.model()).cloned() else {
+    let Some(mut route) = snap.upstreams.route(api.model()).cloned() else {
         let err = ApiError::model_not_found(api.model());
         effects.finish(None, Outcome::UpstreamError);
         return Err(err);
     };
+    // A tenant may bring its own provider account or endpoint for an upstream.
+    if let Some(t) = tenant.assigned.as_deref().and_then(|t| snap.config.tenants.get(t))
+        && let Some(up) = t.upstream_overrides.get(&route.upstream.cfg.name).and_then(|n| snap.upstreams.by_name(n))
+    {
+        route.upstream = up.clone();
+    }
 
     // forward
     let stream = api.stream();
