@@ -3,9 +3,10 @@
 //! files next to it.
 
 /// Names accepted after `builtin:`.
-pub const NAMES: &[&str] = &["auth-keys", "rewrite", "rate-limit"];
+pub const NAMES: &[&str] = &["auth-keys", "auth-jwt", "rewrite", "rate-limit"];
 
 static AUTH_KEYS: &[u8] = include_bytes!(env!("WASMGATE_PLUGIN_AUTH_KEYS"));
+static AUTH_JWT: &[u8] = include_bytes!(env!("WASMGATE_PLUGIN_AUTH_JWT"));
 static REWRITE: &[u8] = include_bytes!(env!("WASMGATE_PLUGIN_REWRITE"));
 static RATE_LIMIT: &[u8] = include_bytes!(env!("WASMGATE_PLUGIN_RATE_LIMIT"));
 
@@ -13,6 +14,7 @@ static RATE_LIMIT: &[u8] = include_bytes!(env!("WASMGATE_PLUGIN_RATE_LIMIT"));
 pub fn get(name: &str) -> Option<&'static [u8]> {
     match name {
         "auth-keys" => Some(AUTH_KEYS),
+        "auth-jwt" => Some(AUTH_JWT),
         "rewrite" => Some(REWRITE),
         "rate-limit" => Some(RATE_LIMIT),
         _ => None,

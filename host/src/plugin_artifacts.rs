@@ -6,6 +6,8 @@
 
 /// `plugins/auth-keys` (`auth` world): API keys checked against configured SHA-256 hashes.
 pub const AUTH_KEYS: &str = env!("WASMGATE_PLUGIN_AUTH_KEYS");
+/// `plugins/auth-jwt` (`auth` world): HS256/RS256 JWTs with issuer, audience, expiry and skew.
+pub const AUTH_JWT: &str = env!("WASMGATE_PLUGIN_AUTH_JWT");
 /// `plugins/rewrite` (`rewrite` world): model aliases and deny list, `max_tokens`, system prompt, headers.
 pub const REWRITE: &str = env!("WASMGATE_PLUGIN_REWRITE");
 /// `plugins/rate-limit` (`rate-limit` world): request and token quotas, 429s, `x-ratelimit-*`.
