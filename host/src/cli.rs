@@ -27,6 +27,20 @@ enum Command {
     /// Work with config files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Work with plugin components.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Say which world a .wasm implements, its imports, exports, size and compile time, and run
+    /// its `configure` (with --config, a JSON or TOML file).
+    Check {
+        file: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +95,9 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::MockUpstream(args) => runtime.block_on(mock_upstream(args)),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Plugin(PluginCommand::Check { file, config }) => {
+            runtime.block_on(crate::plugin_cli::check(&file, config.as_deref()))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod metrics;
 pub mod mock;
 pub mod plugin_artifacts;
+pub mod plugin_cli;
 pub mod policy;
 pub mod proxy;
 pub mod reload;

@@ -170,3 +170,33 @@ fn config_check_reports_every_error_with_key_and_line() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("OK") && text.contains("first-byte-timeout = \"1m\""), "{text}");
 }
+
+#[test]
+fn plugin_check_names_the_world_and_runs_configure() {
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).env("WASMGATE_LOG", "warn").output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) = run(&["plugin", "check", wasmgate::plugin_artifacts::REWRITE]);
+    assert!(ok, "{err}");
+    assert!(out.contains("world:    wasmgate:policy/rewrite") && out.contains("exports:  configure, rewrite"), "{out}");
+    assert!(out.contains("configure: ok"), "{out}");
+
+    let (ok, _, err) = run(&["plugin", "check", wasmgate::plugin_artifacts::WRONG_WORLD]);
+    assert!(!ok && err.contains("not a wasmgate plugin"), "{err}");
+    let (ok, _, err) = run(&["plugin", "check", wasmgate::plugin_artifacts::BAD_CONFIGURE]);
+    assert!(!ok && err.contains("rejected its config: bad-configure"), "{err}");
+    let (ok, _, err) = run(&["plugin", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]);
+    assert!(!ok && err.contains("not a WebAssembly component"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("auth.toml");
+    std::fs::write(&cfg, "keys = [{ sha256 = \"zz\", subject = \"x\" }]\n").unwrap();
+    let (ok, _, err) =
+        run(&["plugin", "check", wasmgate::plugin_artifacts::AUTH_KEYS, "--config", cfg.to_str().unwrap()]);
+    assert!(!ok && err.contains("keys[0].sha256"), "{err}");
+}

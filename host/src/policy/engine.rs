@@ -272,6 +272,54 @@ fn deserialize_bytes(engine: &Engine, bytes: &[u8]) -> Result<Component, String>
     unsafe { Component::deserialize(engine, bytes) }.map_err(|e| format!("{e:#}"))
 }
 
+/// What `wasmgate plugin check` reports about a component file.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub sha256: String,
+    pub size: usize,
+    /// The wasmgate world it implements, if any.
+    pub kind: Option<PluginKind>,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    pub compile_time: Duration,
+}
+
+impl PolicyEngine {
+    /// Compiles `bytes` (no cache) and describes the component.
+    pub async fn inspect(&self, bytes: Vec<u8>) -> Result<Inspection, String> {
+        let engine = self.0.engine.clone();
+        let (info, component) = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let component = Component::new(&engine, &bytes).map_err(|e| {
+                let text = format!("{e:#}");
+                let first = text.lines().next().unwrap_or_default().trim_end_matches([' ', '[', '=']).to_string();
+                format!("not a WebAssembly component: {first}")
+            })?;
+            let compile_time = started.elapsed();
+            let ty = component.component_type();
+            let imports: Vec<String> = ty.imports(&engine).map(|(n, _)| n.to_string()).collect();
+            let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_string()).collect();
+            let kind = PluginKind::ALL.into_iter().find(|k| exports.iter().any(|e| e == k.entry_export()));
+            let info = Inspection {
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                size: bytes.len(),
+                kind,
+                imports,
+                exports,
+                compile_time,
+            };
+            Ok::<_, String>((info, component))
+        })
+        .await
+        .map_err(|e| format!("compiler task failed: {e}"))??;
+        // A `load` of the same file right after reuses this compilation.
+        if let Ok(mut m) = self.0.compiled.lock() {
+            m.insert(info.sha256.clone(), component);
+        }
+        Ok(info)
+    }
+}
+
 /// Checks that `component` exports the world of `kind`, and says which one it does export.
 fn check_world(engine: &Engine, component: &Component, kind: PluginKind) -> Result<(), String> {
     let exports: Vec<String> = component.component_type().exports(engine).map(|(n, _)| n.to_string()).collect();
