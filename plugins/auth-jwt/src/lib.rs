@@ -1,22 +1,24 @@
-//! `auth-jwt`: an `auth` plugin accepting HS256 and RS256 JWTs (issuer, audience, expiry,
-//! not-before, clock skew); claims become the caller's identity and tenant. See README.md.
+//! wasmgate plugin (`auth` world): JWT bearer tokens (HS256 and/or RS256) checked for
+//! signature, issuer, audience, expiry and clock skew. See `README.md` for the contract.
 
 mod jwt;
 
 use wasmgate_sdk::{AuthDecision, AuthPlugin, Request};
 
+pub use jwt::{Config, Reject};
+
 struct AuthJwt;
 
 impl AuthPlugin for AuthJwt {
-    type Config = jwt::Config;
+    type Config = Config;
 
-    fn configure(config: &jwt::Config) -> Result<(), String> {
+    fn configure(config: &Config) -> Result<(), String> {
         config.validate()
     }
 
-    fn authenticate(config: &jwt::Config, req: Request) -> AuthDecision {
-        let now = wasmgate_sdk::host::now_ms() / 1000;
-        jwt::authenticate(config, &req, now)
+    fn authenticate(config: &Config, req: Request) -> AuthDecision {
+        let now_secs = wasmgate_sdk::host::now_ms() / 1000;
+        jwt::authenticate(config, &req, now_secs)
     }
 }
 
