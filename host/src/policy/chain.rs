@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::bindings::rate_limit::Admission;
 use super::bindings::types::Decision;
 use super::convert;
-use super::plugin::{Bindings, FailureKind, FailurePolicy, Plugin, PluginKind};
+use super::plugin::{Bindings, FailureKind, FailurePolicy, Plugin};
 use super::view::{Edit, Identity, LocalResponse, Outcome, RequestView, Usage};
 
 /// A fail-closed plugin failed: the request must not go on.
@@ -244,9 +244,4 @@ async fn call_inner(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<(Step
             checked
         }
     }
-}
-
-/// Plugin kinds, for callers that validate chains.
-pub fn kind_of(p: &Plugin) -> PluginKind {
-    p.kind()
 }

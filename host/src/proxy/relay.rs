@@ -20,13 +20,7 @@ use tokio::time::Sleep;
 
 use super::usage::{Usage, scan_json};
 
-/// How a request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Completed,
-    UpstreamError,
-    ClientAborted,
-}
+pub use crate::policy::Outcome;
 
 /// Called once when a request is over, with the usage the upstream reported.
 pub type OnComplete = Box<dyn FnOnce(Option<Usage>, Outcome) + Send>;

@@ -2,16 +2,7 @@
 
 use serde::Deserialize;
 
-/// Token counts of one finished request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-pub struct Usage {
-    #[serde(default)]
-    pub prompt_tokens: u32,
-    #[serde(default)]
-    pub completion_tokens: u32,
-    #[serde(default)]
-    pub total_tokens: u32,
-}
+pub use crate::policy::Usage;
 
 #[derive(Deserialize)]
 struct WithUsage {

@@ -22,12 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::config::{Config, PluginConfig, PluginLocation};
-use crate::policy::{Chain, Plugin, PluginSource, PluginSpec};
+use crate::config::{Config, PluginConfig};
+use crate::policy::Chain;
 use crate::proxy::Upstreams;
-use crate::server::{Gateway, Snapshot, TenantRuntime, plugin_spec};
+use crate::server::{Gateway, Snapshot, TenantRuntime, load_chain};
 
 pub use watch::spawn_watcher;
 
@@ -119,7 +118,7 @@ impl Reloader {
 
         let global: Vec<PluginConfig> =
             config.policy.chain.iter().filter_map(|id| config.plugins.get(id).cloned()).collect();
-        let chain = match load_chain(&old, &global, "global", &old.chain, &mut errors, &mut loaded).await {
+        let chain = match load_chain(&old.engine, &global, "global", &old.chain, &mut errors, &mut loaded).await {
             Ok((chain, c)) => {
                 changed |= c;
                 chain
@@ -130,7 +129,7 @@ impl Reloader {
         for t in config.tenants.values() {
             let empty = Chain::default();
             let previous = old.tenants.get(&t.id).map(|r| &r.chain).unwrap_or(&empty);
-            match load_chain(&old, &t.chain, &t.id, previous, &mut errors, &mut loaded).await {
+            match load_chain(&old.engine, &t.chain, &t.id, previous, &mut errors, &mut loaded).await {
                 Ok((chain, c)) => {
                     changed |= c;
                     // Keep the semaphore when the limit did not change (permits in use stay counted).
@@ -182,82 +181,6 @@ impl Reloader {
             st.last_reload_unix_ms = Some(unix_ms());
         }
         ReloadReport { swapped: false, config_error: Some(msg), plugin_errors: BTreeMap::new(), loaded: Vec::new() }
-    }
-}
-
-/// Loads one chain for a new snapshot, reusing the plugins of `previous` that did not change.
-/// A plugin that fails to load keeps its previous version (its error goes to `errors`); one
-/// with no previous version fails the whole reload. Returns the chain and whether it changed.
-async fn load_chain(
-    old: &Snapshot,
-    specs: &[PluginConfig],
-    namespace: &str,
-    previous: &Chain,
-    errors: &mut BTreeMap<String, String>,
-    loaded: &mut Vec<String>,
-) -> Result<(Chain, bool), String> {
-    let mut plugins: Vec<Arc<Plugin>> = Vec::with_capacity(specs.len());
-    let mut changed = previous.plugins().len() != specs.len();
-    for pc in specs {
-        let id = &pc.id;
-        let spec = plugin_spec(pc, namespace);
-        let prev = previous.plugins().iter().find(|p| p.id() == id).cloned();
-        let bytes = match read_source(&pc.location).await {
-            Ok(b) => b,
-            Err(e) => match prev {
-                Some(p) => {
-                    errors.insert(id.clone(), format!("plugin `{id}`: {e}; keeping the version {}", sha_short(&p)));
-                    plugins.push(p);
-                    continue;
-                }
-                None => return Err(format!("plugin `{id}`: {e}")),
-            },
-        };
-        let sha = hex::encode(Sha256::digest(&bytes));
-        if let Some(p) = prev.as_ref().filter(|p| p.sha256() == sha && p.same_settings(&spec)) {
-            plugins.push(p.clone());
-            continue;
-        }
-        changed = true;
-        let name = spec.source.describe();
-        let spec = PluginSpec { source: PluginSource::Bytes { name, bytes: bytes.into() }, ..spec };
-        match old.engine.load(spec).await {
-            Ok(p) => {
-                metrics::counter!("wasmgate_plugin_reloads_total", "plugin" => id.clone(), "result" => "ok")
-                    .increment(1);
-                tracing::info!(plugin = %id, sha256 = %p.sha256(), "plugin loaded");
-                loaded.push(id.clone());
-                plugins.push(p);
-            }
-            Err(e) => {
-                metrics::counter!("wasmgate_plugin_reloads_total", "plugin" => id.clone(), "result" => "error")
-                    .increment(1);
-                match prev {
-                    Some(p) => {
-                        tracing::error!(plugin = %id, error = %e, "plugin reload failed; the previous version keeps serving");
-                        errors.insert(id.clone(), format!("{e} (keeping sha256 {})", sha_short(&p)));
-                        plugins.push(p);
-                    }
-                    None => return Err(e.to_string()),
-                }
-            }
-        }
-    }
-    Ok((Chain::new(plugins), changed))
-}
-
-fn sha_short(p: &Plugin) -> &str {
-    p.sha256().get(..12).unwrap_or(p.sha256())
-}
-
-async fn read_source(loc: &PluginLocation) -> Result<Vec<u8>, String> {
-    match loc {
-        PluginLocation::File(path) => {
-            tokio::fs::read(path).await.map_err(|e| format!("cannot read {}: {e}", path.display()))
-        }
-        PluginLocation::Builtin(name) => {
-            crate::builtin_plugins::get(name).map(<[u8]>::to_vec).ok_or_else(|| format!("no builtin plugin `{name}`"))
-        }
     }
 }
 

@@ -2,12 +2,13 @@
 //! config and plugins ([`Snapshot`]), the API and admin listeners, and graceful shutdown.
 
 mod admin;
+mod chains;
 mod pipeline;
 mod policy_phase;
 mod router;
 mod upstream_headers;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +22,7 @@ use crate::config::{Config, FailureMode, PluginConfig, PluginKindConfig, PluginL
 use crate::policy::{Chain, FailurePolicy, PluginKind, PluginSource, PluginSpec, PolicyEngine};
 use crate::proxy::Upstreams;
 
+pub use chains::load_chain;
 pub use router::api_router;
 
 /// Everything a request needs that can change at runtime, swapped as one immutable unit.
@@ -58,24 +60,21 @@ impl Snapshot {
     /// compiled and configured here, once, never per request.
     pub async fn build(config: Config, engine: PolicyEngine) -> Result<Snapshot, StartError> {
         let upstreams = Upstreams::from_config(&config).map_err(StartError::Upstreams)?;
-        let mut plugins = Vec::with_capacity(config.policy.chain.len());
-        for id in &config.policy.chain {
-            let Some(pc) = config.plugins.get(id) else {
-                return Err(StartError::Plugins(format!("the chain names unknown plugin `{id}`")));
-            };
-            let plugin =
-                engine.load(plugin_spec(pc, "global")).await.map_err(|e| StartError::Plugins(e.to_string()))?;
-            plugins.push(plugin);
-        }
+        let (mut errors, mut loaded) = (BTreeMap::new(), Vec::new());
+        let global: Vec<PluginConfig> =
+            config.policy.chain.iter().filter_map(|id| config.plugins.get(id).cloned()).collect();
+        let none = Chain::default();
+        let (chain, _) = load_chain(&engine, &global, "global", &none, &mut errors, &mut loaded)
+            .await
+            .map_err(StartError::Plugins)?;
         let mut tenants = HashMap::new();
         for t in config.tenants.values() {
-            let mut chain = Vec::with_capacity(t.chain.len());
-            for pc in &t.chain {
-                chain.push(engine.load(plugin_spec(pc, &t.id)).await.map_err(|e| StartError::Plugins(e.to_string()))?);
-            }
-            tenants.insert(t.id.clone(), TenantRuntime::new(t, Chain::new(chain)));
+            let (tchain, _) = load_chain(&engine, &t.chain, &t.id, &none, &mut errors, &mut loaded)
+                .await
+                .map_err(StartError::Plugins)?;
+            tenants.insert(t.id.clone(), TenantRuntime::new(t, tchain));
         }
-        Ok(Snapshot::assemble(config, upstreams, Chain::new(plugins), tenants, engine))
+        Ok(Snapshot::assemble(config, upstreams, chain, tenants, engine))
     }
 
     /// Puts loaded parts together (also used by reloads).

@@ -13,9 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use super::Snapshot;
 use crate::api::{ApiError, ApiRequest};
-use crate::policy::{
-    ChainOutcome, Edit, LocalResponse, Outcome as PolicyOutcome, RequestView, Settlement, Usage as PolicyUsage,
-};
+use crate::policy::{ChainOutcome, Edit, LocalResponse, RequestView, Settlement};
 use crate::proxy::{Outcome, Usage};
 
 /// What the policy phase decided.
@@ -46,16 +44,6 @@ pub(super) fn settle_all(settlements: Vec<Settlement>, usage: Option<Usage>, out
     if settlements.is_empty() {
         return;
     }
-    let usage = usage.map(|u| PolicyUsage {
-        prompt_tokens: u.prompt_tokens,
-        completion_tokens: u.completion_tokens,
-        total_tokens: u.total_tokens,
-    });
-    let outcome = match outcome {
-        Outcome::Completed => PolicyOutcome::Completed,
-        Outcome::UpstreamError => PolicyOutcome::UpstreamError,
-        Outcome::ClientAborted => PolicyOutcome::ClientAborted,
-    };
     tokio::spawn(async move {
         for s in settlements {
             s.settle(usage, outcome).await;
