@@ -78,5 +78,6 @@ pub fn request_view() -> RequestView {
         stream: false,
         max_tokens: Some(256),
         prompt_tokens_estimate: 12,
+        client_ip: "127.0.0.1".to_string(),
     }
 }

@@ -73,6 +73,7 @@ pub fn test_request() -> Request {
         stream: false,
         max_tokens: None,
         prompt_tokens_estimate: 0,
+        client_ip: "127.0.0.1".into(),
         body: None,
     }
 }

@@ -22,6 +22,7 @@ pub fn request(view: &RequestView, kind: PluginKind, body: Option<&[u8]>) -> wit
         method: view.method.clone(),
         path: view.path.clone(),
         headers,
+        client_ip: view.client_ip.clone(),
         tenant: view.tenant.clone(),
         identity: view.identity.as_ref().map(|i| wit::Identity {
             subject: i.subject.clone(),

@@ -10,6 +10,8 @@ pub struct RequestView {
     pub path: String,
     /// Lower-case names, in client order.
     pub headers: Vec<(String, String)>,
+    /// The peer address of the client connection (not a forwarded-for header).
+    pub client_ip: String,
     pub tenant: Option<String>,
     pub identity: Option<Identity>,
     pub model: String,

@@ -218,7 +218,11 @@ pub async fn start_with(
     };
     let (tx, rx) = watch::channel(false);
 
-    let api = axum::serve(listener, api_router(gateway.clone())).with_graceful_shutdown(wait_for(rx.clone()));
+    let api = axum::serve(
+        listener,
+        api_router(gateway.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(wait_for(rx.clone()));
     let admin = axum::serve(admin_listener, admin::router(reloader.clone(), metrics))
         .with_graceful_shutdown(wait_for(rx.clone()));
 

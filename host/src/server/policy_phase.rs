@@ -85,6 +85,11 @@ pub(super) async fn run(
             .iter()
             .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_string(), v.to_string())))
             .collect(),
+        client_ip: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|ci| ci.0.ip().to_canonical().to_string())
+            .unwrap_or_default(),
         tenant: None,
         identity: None,
         model: api.model().to_string(),

@@ -299,6 +299,7 @@ mod tests {
         Request {
             identity: Some(Identity { subject: "alice".into(), tenant: Some("acme".into()), metadata: vec![] }),
             prompt_tokens_estimate: 10,
+            client_ip: String::new(),
             max_tokens: Some(90),
             ..test_request()
         }
