@@ -41,6 +41,67 @@ enum PluginCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run a plugin on a recorded request outside the gateway: its decision, the time per call
+    /// (p50/p99) and its memory.
+    Run(PluginRunArgs),
+    /// Write a new plugin project that builds as it is, with a README, config and test request.
+    New(PluginNewArgs),
+}
+
+#[derive(Debug, Args)]
+struct PluginRunArgs {
+    /// The component (.wasm).
+    file: PathBuf,
+    /// A recorded request (`{"method","path","headers","body"}`, as `mock-upstream --record`
+    /// keeps them) or a bare OpenAI request body.
+    #[arg(long)]
+    request: PathBuf,
+    /// The plugin's config (JSON or TOML), as `config` of `[plugins.ID]` holds it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Calls to make.
+    #[arg(long, default_value_t = 1000)]
+    repeat: u32,
+    /// A fresh instance per call (`max-reuse = 1`) instead of reused ones.
+    #[arg(long)]
+    fresh: bool,
+    /// Extra request header, `name: value` (repeatable), e.g. `-H 'authorization: Bearer sk-1'`.
+    #[arg(long = "header", short = 'H')]
+    headers: Vec<String>,
+    /// Do not hand the body to the plugin (as the gateway does unless `body = true`).
+    #[arg(long)]
+    no_body: bool,
+    /// Deadline of one call (the gateway's `timeout`).
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Linear-memory cap of an instance, MiB (the gateway's `memory-limit-mib`).
+    #[arg(long, default_value_t = 64)]
+    memory_limit_mib: u64,
+}
+
+#[derive(Debug, Args)]
+struct PluginNewArgs {
+    /// Project name: lower-case letters, digits and dashes.
+    name: String,
+    /// The world the plugin implements.
+    #[arg(long, value_enum)]
+    kind: KindArg,
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: crate::plugin_cli::Lang,
+    /// Where to write it (default: ./NAME).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The wasmgate checkout whose sdk/ and wit/ the project uses (default: the one this
+    /// binary was built from).
+    #[arg(long)]
+    wasmgate_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KindArg {
+    Auth,
+    Rewrite,
+    RateLimit,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +159,18 @@ pub fn main() -> ExitCode {
         Command::Plugin(PluginCommand::Check { file, config }) => {
             runtime.block_on(crate::plugin_cli::check(&file, config.as_deref()))
         }
+        Command::Plugin(PluginCommand::Run(a)) => {
+            let opts = crate::plugin_cli::RunOptions {
+                repeat: a.repeat,
+                fresh: a.fresh,
+                headers: a.headers,
+                pass_body: !a.no_body,
+                timeout: a.timeout,
+                memory_limit_mib: a.memory_limit_mib,
+            };
+            runtime.block_on(crate::plugin_cli::run(&a.file, &a.request, a.config.as_deref(), &opts))
+        }
+        Command::Plugin(PluginCommand::New(a)) => plugin_new(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,6 +185,18 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASMGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn plugin_new(a: PluginNewArgs) -> Result<(), String> {
+    use crate::policy::PluginKind;
+    let kind = match a.kind {
+        KindArg::Auth => PluginKind::Auth,
+        KindArg::Rewrite => PluginKind::Rewrite,
+        KindArg::RateLimit => PluginKind::RateLimit,
+    };
+    let dir = crate::plugin_cli::new_project(&a.name, kind, a.lang, a.dir.as_deref(), a.wasmgate_dir.as_deref())?;
+    println!("wrote {} ({} plugin); next: see {}/README.md", dir.display(), kind.world(), dir.display());
+    Ok(())
 }
 
 fn config_check(file: &std::path::Path) -> Result<(), String> {

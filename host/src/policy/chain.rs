@@ -44,6 +44,11 @@ pub struct Settlement {
 }
 
 impl Settlement {
+    /// What the rate-limit plugin reserved (its `admission.reservation`).
+    pub fn reservation(&self) -> &str {
+        &self.reservation
+    }
+
     /// Calls the plugin's `settle`. Failures are logged and counted, never surfaced.
     pub async fn settle(self, usage: Option<Usage>, outcome: Outcome) {
         let p = &self.plugin;

@@ -39,17 +39,21 @@ impl Capabilities {
 
 /// Caps linear memory; remembers whether the cap was hit so the failure is reported as a
 /// memory kill rather than a generic trap.
+#[derive(Debug, Default)]
 pub struct MemoryLimiter {
     pub max_bytes: usize,
     pub hit: bool,
+    /// Linear memory of the instance, all its memories together (a Python component has several).
+    pub linear_bytes: usize,
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
         if desired > self.max_bytes {
             self.hit = true;
             return Ok(false);
         }
+        self.linear_bytes = self.linear_bytes.saturating_add(desired.saturating_sub(current));
         Ok(true)
     }
 
@@ -76,7 +80,7 @@ impl HostState {
             // Nothing inherited, nothing preopened: the guest links, but reaches nothing.
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter { max_bytes: memory_limit, hit: false },
+            limiter: MemoryLimiter { max_bytes: memory_limit, ..MemoryLimiter::default() },
             caps,
             request_id: String::new(),
             ticks_left: 0,

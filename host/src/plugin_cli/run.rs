@@ -1,0 +1,262 @@
+//! `wasmgate plugin run`: a plugin on a recorded request, outside the gateway — the author's
+//! inner loop. Prints the decision, the time per call (p50/p99) and the memory it takes.
+//!
+//! The request file is either a recorded request, the shape `wasmgate mock-upstream --record`
+//! keeps (`{"method","path","headers":{..},"body":{..}}`, plus optional `client_ip` and
+//! `tenant`), or a bare OpenAI request body (`{"model":..,"messages":[..]}`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Settings, inspect, mib, rss_bytes};
+use crate::api::{ApiRequest, Endpoint};
+use crate::policy::{Chain, ChainOutcome, Edit, Outcome, PolicyFailure, RequestView};
+
+/// Options of `plugin run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Calls to make (the first one's decision is printed in full).
+    pub repeat: u32,
+    /// A fresh instance per call (`max-reuse = 1`), to see what that costs.
+    pub fresh: bool,
+    /// Extra request headers (`name: value`), e.g. a key to try.
+    pub headers: Vec<String>,
+    /// Hand the body to the plugin (`body = true` in the gateway config).
+    pub pass_body: bool,
+    pub timeout: Duration,
+    pub memory_limit_mib: u64,
+}
+
+/// Headers as an object (the recorder's shape) or as a list of pairs.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Headers {
+    Map(BTreeMap<String, String>),
+    List(Vec<(String, String)>),
+}
+
+#[derive(Debug, Deserialize)]
+struct Recorded {
+    method: Option<String>,
+    path: Option<String>,
+    headers: Option<Headers>,
+    client_ip: Option<String>,
+    tenant: Option<String>,
+    body: Option<Value>,
+}
+
+/// Runs `file` on the request in `request` `opts.repeat` times.
+pub async fn run(file: &Path, request: &Path, config: Option<&Path>, opts: &RunOptions) -> Result<(), String> {
+    let (template, body) = read_request(request, &opts.headers)?;
+    let rss_start = rss_bytes();
+    let compiled = inspect(file).await?;
+    let settings = Settings {
+        timeout: opts.timeout,
+        memory_limit_mib: opts.memory_limit_mib,
+        max_reuse: if opts.fresh { 1 } else { 1000 },
+        pass_body: opts.pass_body,
+    };
+    let plugin = compiled.load(file, config, &settings).await?;
+    let rss_loaded = rss_bytes();
+    let kind = plugin.kind();
+    println!("plugin:   {} (wasmgate:policy/{}), {} bytes", file.display(), kind.world(), compiled.info.size);
+    println!(
+        "request:  {} {} model={} stream={} ({} headers{})",
+        template.method,
+        template.path,
+        template.model,
+        template.stream,
+        template.headers.len(),
+        if opts.pass_body { ", body passed" } else { ", body not passed" }
+    );
+
+    let chain = Chain::new(vec![plugin.clone()]);
+    let mut times = Vec::with_capacity(opts.repeat as usize);
+    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    for i in 0..opts.repeat.max(1) {
+        let mut view = template.clone();
+        view.id = format!("run-{i}");
+        let started = Instant::now();
+        let out = chain.run(&mut view, &body).await;
+        times.push(started.elapsed());
+        if i == 0 {
+            println!("\ndecision: {}", describe(&template, &view, &out));
+        }
+        *seen.entry(label(&view, &out)).or_default() += 1;
+        // As the gateway would after the upstream answered (not timed: another call).
+        if let Ok(ChainOutcome::Continue(effects)) = out {
+            for s in effects.settlements {
+                s.settle(None, Outcome::Completed).await;
+            }
+        }
+    }
+    if seen.len() > 1 {
+        let parts: Vec<String> = seen.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        println!("decisions over {} calls: {}", times.len(), parts.join(", "));
+    }
+    times.sort_unstable();
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let us = |d: Duration| format!("{:.1} µs", d.as_secs_f64() * 1e6);
+    println!(
+        "\ntime per call over {} calls ({}): p50 {}  p99 {}  max {}  first {}",
+        times.len(),
+        if opts.fresh { "fresh instance each" } else { "reused instances" },
+        us(pct(0.5)),
+        us(pct(0.99)),
+        us(pct(1.0)),
+        us(times[0]),
+    );
+    println!(
+        "memory:   linear memory of an instance {}; process RSS {} before load, {} after load, {} after the calls",
+        mib(plugin.peak_instance_memory() as u64),
+        mib(rss_start),
+        mib(rss_loaded),
+        mib(rss_bytes()),
+    );
+    let failed: u32 = seen.iter().filter(|(k, _)| k.starts_with("failed")).map(|(_, n)| n).sum();
+    if failed > 0 {
+        return Err(format!("{failed} of {} calls failed (see the log lines above for why)", times.len()));
+    }
+    Ok(())
+}
+
+/// Reads the request file into the view plugins see, and the body bytes.
+fn read_request(path: &Path, extra_headers: &[String]) -> Result<(RequestView, Vec<u8>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+    let recorded = if value.get("model").is_some() && value.get("body").is_none() {
+        Recorded { method: None, path: None, headers: None, client_ip: None, tenant: None, body: Some(value) }
+    } else {
+        serde_json::from_value::<Recorded>(value).map_err(|e| {
+            format!(
+                "{}: expected a recorded request {{\"method\",\"path\",\"headers\",\"body\"}} or an OpenAI request body: {e}",
+                path.display()
+            )
+        })?
+    };
+    let body_value = recorded.body.unwrap_or(Value::Null);
+    let body = match &body_value {
+        Value::String(raw) => raw.clone().into_bytes(),
+        v => serde_json::to_vec(v).map_err(|e| e.to_string())?,
+    };
+    let endpoint = match recorded.path.as_deref() {
+        Some(p) if p.ends_with("/chat/completions") => Endpoint::Chat,
+        Some(p) if p.ends_with("/completions") => Endpoint::Completions,
+        Some(p) if p.ends_with("/embeddings") => Endpoint::Embeddings,
+        Some(p) => {
+            return Err(format!("{}: path {p} is not a chat, completions or embeddings endpoint", path.display()));
+        }
+        None if body_value.get("messages").is_some() => Endpoint::Chat,
+        None if body_value.get("input").is_some() => Endpoint::Embeddings,
+        None => Endpoint::Completions,
+    };
+    let api = ApiRequest::parse(endpoint, &body)
+        .map_err(|e| format!("{}: the gateway would refuse this body: {}", path.display(), e.message))?;
+    let mut headers: Vec<(String, String)> = match recorded.headers {
+        Some(Headers::Map(m)) => m.into_iter().collect(),
+        Some(Headers::List(l)) => l,
+        None => vec![("content-type".to_string(), "application/json".to_string())],
+    };
+    for h in extra_headers {
+        let (n, v) = h.split_once(':').ok_or_else(|| format!("--header {h:?}: expected `name: value`"))?;
+        let name = n.trim().to_ascii_lowercase();
+        headers.retain(|(k, _)| *k != name);
+        headers.push((name, v.trim().to_string()));
+    }
+    for (n, _) in &mut headers {
+        n.make_ascii_lowercase();
+    }
+    let view = RequestView {
+        id: String::new(),
+        method: recorded.method.unwrap_or_else(|| "POST".to_string()),
+        path: recorded.path.unwrap_or_else(|| endpoint.route().to_string()),
+        headers,
+        client_ip: recorded.client_ip.unwrap_or_else(|| "127.0.0.1".to_string()),
+        tenant: recorded.tenant,
+        identity: None,
+        model: api.model().to_string(),
+        endpoint: api.endpoint().name(),
+        stream: api.stream(),
+        max_tokens: api.max_tokens(),
+        prompt_tokens_estimate: api.prompt_tokens_estimate(),
+    };
+    Ok((view, body))
+}
+
+/// One line per call kind, for the tally over repeats.
+fn label(view: &RequestView, out: &Result<ChainOutcome, PolicyFailure>) -> String {
+    match out {
+        Err(f) => format!("failed ({})", f.kind.label()),
+        Ok(ChainOutcome::Respond(r, _)) => format!("respond {}", r.status),
+        Ok(ChainOutcome::Continue(e)) if view.identity.is_some() => format!("allow ({} edits)", e.edits.len()),
+        Ok(ChainOutcome::Continue(e)) if e.edits.is_empty() => "continue".to_string(),
+        Ok(ChainOutcome::Continue(e)) => format!("mutate ({} edits)", e.edits.len()),
+    }
+}
+
+/// The first call's decision, in full.
+fn describe(before: &RequestView, view: &RequestView, out: &Result<ChainOutcome, PolicyFailure>) -> String {
+    let mut s = String::new();
+    match out {
+        Err(f) => {
+            s.push_str(&format!(
+                "FAILED: {} — the gateway drops this instance; fail-closed answers with an error, fail-open skips the plugin",
+                f.kind.label()
+            ));
+            return s;
+        }
+        Ok(ChainOutcome::Respond(r, _)) => {
+            s.push_str(&format!("respond {} (the request ends here)", r.status));
+            for (n, v) in &r.headers {
+                s.push_str(&format!("\n  header {n}: {v}"));
+            }
+            s.push_str(&format!("\n  body {}", r.body));
+            return s;
+        }
+        Ok(ChainOutcome::Continue(effects)) => {
+            match &view.identity {
+                Some(id) => {
+                    s.push_str(&format!("allow: subject {:?}", id.subject));
+                    if let Some(t) = &id.tenant {
+                        s.push_str(&format!(", tenant {t:?}"));
+                    }
+                    for (k, v) in &id.metadata {
+                        s.push_str(&format!("\n  metadata {k} = {v:?}"));
+                    }
+                }
+                None if effects.edits.is_empty() && effects.response_headers.is_empty() => s.push_str("continue"),
+                None => s.push_str("mutate"),
+            }
+            for e in &effects.edits {
+                s.push_str("\n  ");
+                s.push_str(&edit_line(e));
+            }
+            for (n, v) in &effects.response_headers {
+                s.push_str(&format!("\n  response header {n}: {v}"));
+            }
+            for r in &effects.settlements {
+                s.push_str(&format!("\n  reservation {:?} (settled after the call)", r.reservation()));
+            }
+            if view.model != before.model {
+                s.push_str(&format!("\n  model {} → {}", before.model, view.model));
+            }
+        }
+    }
+    s
+}
+
+fn edit_line(e: &Edit) -> String {
+    match e {
+        Edit::SetHeader(n, v) => format!("set upstream header {n}: {v}"),
+        Edit::RemoveHeader(n) => format!("remove upstream header {n}"),
+        Edit::SetModel(m) => format!("set model {m}"),
+        Edit::SetMaxTokens(n) => format!("set max_tokens {n}"),
+        Edit::PrependSystem(t) => format!("prepend system message {t:?}"),
+        Edit::SetBodyField(f, v) => format!("set body field {f} = {v}"),
+        Edit::SetResponseHeader(n, v) => format!("set response header {n}: {v}"),
+    }
+}

@@ -1,0 +1,160 @@
+//! The plugin author's loop, as an author runs it: `wasmgate plugin new` writes a project,
+//! it builds as it is into a component, `plugin check` and `plugin run` accept it and show
+//! its decisions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Command;
+
+use wasmgate::plugin_artifacts as art;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmgate");
+
+/// Runs the binary; (success, stdout, stderr).
+fn wasmgate(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).env("WASMGATE_LOG", "warn").output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+const REQUEST: &str = r#"{
+  "method": "POST", "path": "/v1/chat/completions", "client_ip": "203.0.113.7",
+  "headers": {"content-type": "application/json", "authorization": "Bearer sk-example-1"},
+  "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+}"#;
+
+#[test]
+fn plugin_run_prints_decisions_latency_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = write(dir.path(), "req.json", REQUEST);
+    let sha = "0d9fd9ed3e1fd1ebd2ee1a4e1b39d4e6a4dc11c1f7a0fbbc0d5f3e76fb3b1c8e"; // not the key's
+    let key_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"sk-example-1"))
+    };
+    let cfg = write(
+        dir.path(),
+        "keys.json",
+        &format!(r#"{{"keys":[{{"sha256":"{key_sha}","subject":"alice"}},{{"sha256":"{sha}","subject":"bob"}}]}}"#),
+    );
+
+    // Allowed as the key's subject; timing and memory lines for 200 calls.
+    let (ok, out, err) =
+        wasmgate(&["plugin", "run", art::AUTH_KEYS, "--request", &req, "--config", &cfg, "--repeat", "200"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("wasmgate:policy/auth"), "{out}");
+    assert!(out.contains("decision: allow: subject \"alice\""), "{out}");
+    assert!(out.contains("time per call over 200 calls (reused instances): p50 "), "{out}");
+    assert!(out.contains("memory:   linear memory of an instance 1."), "{out}");
+
+    // Another key from the command line: the plugin's own 401, in full.
+    let (ok, out, err) = wasmgate(&[
+        "plugin",
+        "run",
+        art::AUTH_KEYS,
+        "--request",
+        &req,
+        "--config",
+        &cfg,
+        "--repeat",
+        "3",
+        "-H",
+        "Authorization: Bearer sk-nope",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("decision: respond 401"), "{out}");
+    assert!(out.contains("\"code\":\"invalid_api_key\""), "{out}");
+
+    // A bare OpenAI body works too; quotas carry over between calls, so decisions change.
+    let body = write(dir.path(), "body.json", r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#);
+    let rl = write(dir.path(), "rl.json", r#"{"key":"global","requests":{"limit":4,"window-ms":60000}}"#);
+    let (ok, out, err) =
+        wasmgate(&["plugin", "run", art::RATE_LIMIT, "--request", &body, "--config", &rl, "--repeat", "10"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("decision: mutate") && out.contains("response header x-ratelimit-remaining-requests: 3"),
+        "{out}"
+    );
+    assert!(out.contains("decisions over 10 calls: ") && out.contains("respond 429 ×6"), "{out}");
+
+    // A trapping plugin: the failure is shown and the exit status says so.
+    let (ok, out, err) = wasmgate(&["plugin", "run", art::TRAP, "--request", &req, "--repeat", "2"]);
+    assert!(!ok && out.contains("FAILED: trap") && err.contains("2 of 2 calls failed"), "{out}\n{err}");
+
+    // A body the gateway itself would refuse never reaches the plugin.
+    let bad = write(dir.path(), "bad.json", r#"{"model":"m","messages":"hi"}"#);
+    let (ok, _, err) = wasmgate(&["plugin", "run", art::REWRITE, "--request", &bad]);
+    assert!(!ok && err.contains("the gateway would refuse this body") && err.contains("messages"), "{err}");
+}
+
+/// The workspace's lock file, so generated projects build offline with the versions CI has.
+fn seed_lock(project: &Path) {
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"), project.join("Cargo.lock")).unwrap();
+}
+
+#[test]
+fn plugin_new_rust_projects_build_and_run_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    // One target dir for the three projects (same deps), kept between runs under target/.
+    let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugin-new-test");
+    for (kind, expect) in [
+        ("auth", "decision: allow: subject \"alice\""),
+        ("rewrite", "set upstream header x-team: research"),
+        ("rate-limit", "response header x-ratelimit-remaining-requests: 99"),
+    ] {
+        let name = format!("my-{kind}");
+        let project = dir.path().join(&name);
+        let (ok, out, err) =
+            wasmgate(&["plugin", "new", &name, "--kind", kind, "--lang", "rust", "--dir", project.to_str().unwrap()]);
+        assert!(ok && out.contains("wrote"), "{err}");
+        for f in ["Cargo.toml", "src/lib.rs", "README.md", "request.json", "config.json", ".gitignore"] {
+            assert!(project.join(f).is_file(), "{kind}: no {f}");
+        }
+        let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+        assert!(!readme.contains("{{"), "unrendered placeholder in README:\n{readme}");
+        seed_lock(&project);
+        let cargo = |args: &[&str]| {
+            let out = Command::new(env!("CARGO"))
+                .args(args)
+                .args(["--offline", "--quiet"])
+                .current_dir(&project)
+                .env("CARGO_TARGET_DIR", target)
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{kind}: cargo {args:?}:\n{}", String::from_utf8_lossy(&out.stderr));
+        };
+        cargo(&["build", "--release", "--target", "wasm32-wasip2"]);
+        cargo(&["test"]);
+        let wasm = format!("{target}/wasm32-wasip2/release/my_{}.wasm", kind.replace('-', "_"));
+        let cfg = project.join("config.json");
+        let (ok, out, err) = wasmgate(&["plugin", "check", &wasm, "--config", cfg.to_str().unwrap()]);
+        assert!(ok && out.contains(&format!("world:    wasmgate:policy/{kind}")), "{kind}: {out}\n{err}");
+        let req = project.join("request.json");
+        let (ok, out, err) = wasmgate(&[
+            "plugin",
+            "run",
+            &wasm,
+            "--request",
+            req.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--repeat",
+            "50",
+        ]);
+        assert!(ok && out.contains(expect), "{kind}: {out}\n{err}");
+    }
+
+    // Names that would not make a crate, and an existing directory, are refused.
+    let (ok, _, err) = wasmgate(&["plugin", "new", "My Plugin", "--kind", "auth"]);
+    assert!(!ok && err.contains("lower-case letters"), "{err}");
+    let (ok, _, err) =
+        wasmgate(&["plugin", "new", "again", "--kind", "auth", "--dir", dir.path().join("my-auth").to_str().unwrap()]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+}
