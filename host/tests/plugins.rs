@@ -141,6 +141,29 @@ async fn rate_limit_sets_openai_headers_and_answers_429_over_the_limit() {
 }
 
 #[tokio::test]
+async fn rate_limit_by_client_ip_counts_the_tcp_peer_not_a_forwarded_for_header() {
+    let cfg = limits(r#"config = { key = "client-ip", requests = { limit = 1, window-ms = 86400000 } }"#)
+        + &chain(&["limits"]);
+    let h = Harness::with(MockConfig::default(), &cfg).await;
+    assert_eq!(h.post("/v1/chat/completions", CHAT).await.status(), 200);
+    // A client cannot dodge the limit by claiming another address.
+    let r = h
+        .http
+        .post(h.url("/v1/chat/completions"))
+        .header("x-forwarded-for", "198.51.100.9")
+        .body(CHAT.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(openai_error(r, 429).await["code"], "rate_limit_exceeded");
+    // Another address has its own count (127.0.0.2 is loopback too on Linux).
+    let other =
+        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let r = other.post(h.url("/v1/chat/completions")).body(CHAT.to_string()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
 async fn tokens_reserved_at_admission_are_settled_with_the_real_usage_after_a_stream() {
     let cfg = auth_plugin()
         + &limits(r#"config = { key = "identity", tokens = { limit = 100000, window-ms = 86400000 } }"#)

@@ -124,7 +124,7 @@ impl Chain {
                     if !pending.is_empty() {
                         tokio::spawn(async move {
                             for s in pending {
-                                s.settle(None, Outcome::UpstreamError).await;
+                                s.settle(None, Outcome::NotForwarded).await;
                             }
                         });
                     }

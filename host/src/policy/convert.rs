@@ -94,5 +94,6 @@ pub fn outcome(o: Outcome) -> wit::Outcome {
         Outcome::Completed => wit::Outcome::Completed,
         Outcome::UpstreamError => wit::Outcome::UpstreamError,
         Outcome::ClientAborted => wit::Outcome::ClientAborted,
+        Outcome::NotForwarded => wit::Outcome::NotForwarded,
     }
 }

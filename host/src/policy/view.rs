@@ -69,4 +69,6 @@ pub enum Outcome {
     Completed,
     UpstreamError,
     ClientAborted,
+    /// Refused before it reached the upstream (nothing spent there).
+    NotForwarded,
 }

@@ -91,7 +91,7 @@ async fn run(
     // route
     let Some(mut route) = snap.upstreams.route(api.model()).cloned() else {
         let err = ApiError::model_not_found(api.model());
-        effects.finish(None, Outcome::UpstreamError);
+        effects.finish(None, Outcome::NotForwarded);
         return Err(err);
     };
     // A tenant may bring its own provider account or endpoint for an upstream.

@@ -3,7 +3,7 @@
 //!
 //! - `Continue`: the edits are applied in order; identity headers are added for the upstream.
 //! - `Respond`: a plugin answered itself; reservations made earlier in the chain are settled
-//!   as not forwarded (`upstream-error`, so rate-limit plugins refund them).
+//!   as `not-forwarded` (so rate-limit plugins refund them).
 //! - A fail-closed plugin failure: 503 `policy_unavailable` naming the plugin, nothing forwarded.
 
 use axum::body::Body;
@@ -106,7 +106,7 @@ pub(super) async fn run(
         let tenant = match assign_tenant(snap, parts, path_tenant, &view) {
             Ok(t) => t,
             Err(e) => {
-                settle_all(std::mem::take(&mut effects.settlements), None, Outcome::UpstreamError);
+                settle_all(std::mem::take(&mut effects.settlements), None, Outcome::NotForwarded);
                 return Err(e);
             }
         };
@@ -116,7 +116,7 @@ pub(super) async fn run(
         let permit = match tokio::time::timeout(TENANT_QUEUE_WAIT, rt.concurrency.acquire()).await {
             Ok(Ok(p)) => p,
             _ => {
-                settle_all(std::mem::take(&mut effects.settlements), None, Outcome::UpstreamError);
+                settle_all(std::mem::take(&mut effects.settlements), None, Outcome::NotForwarded);
                 return Err(ApiError::tenant_busy(tenant));
             }
         };
@@ -127,7 +127,7 @@ pub(super) async fn run(
             Step::Continue(e) => e,
         };
         if !rt.models.is_empty() && !rt.models.iter().any(|m| m.matches(&view.model)) {
-            settle_all(effects.settlements, None, Outcome::UpstreamError);
+            settle_all(effects.settlements, None, Outcome::NotForwarded);
             return Err(ApiError::model_not_found(&view.model));
         }
     }
@@ -178,7 +178,7 @@ async fn run_chain(
         Ok(o) => o,
         Err(f) => {
             tracing::warn!(request_id = %view.id, plugin = %f.plugin, failure = %f, "policy plugin failed closed");
-            settle_all(acc.settlements, None, Outcome::UpstreamError);
+            settle_all(acc.settlements, None, Outcome::NotForwarded);
             return Err(ApiError::policy_unavailable(&f.plugin, f.kind.label()));
         }
     };
@@ -195,7 +195,7 @@ async fn run_chain(
     match respond {
         None => Ok(Step::Continue(acc)),
         Some(local) => {
-            settle_all(acc.settlements, None, Outcome::UpstreamError);
+            settle_all(acc.settlements, None, Outcome::NotForwarded);
             Ok(Step::Respond(local_response(local, &acc.response_headers)))
         }
     }

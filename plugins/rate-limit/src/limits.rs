@@ -51,6 +51,8 @@ pub enum KeyKind {
     IdentityModel,
     /// One counter for everything.
     Global,
+    /// The client's IP address (the TCP peer the gateway saw), e.g. for unauthenticated routes.
+    ClientIp,
 }
 
 impl Config {
@@ -110,6 +112,7 @@ pub fn counter_key(kind: KeyKind, req: &Request) -> String {
         KeyKind::Model => req.model.clone(),
         KeyKind::IdentityModel => format!("{}|{}", caller(), req.model),
         KeyKind::Global => "global".into(),
+        KeyKind::ClientIp => format!("ip:{}", req.client_ip),
     }
 }
 
@@ -235,7 +238,7 @@ fn refuse(
 /// The whole `settle`: correct the token reservation with what the request really used.
 ///
 /// - usage reported → adjust by `total_tokens - reserved` (refund or extra charge);
-/// - no usage, `upstream-error` → refund everything reserved;
+/// - no usage, `upstream-error` or `not-forwarded` → refund everything reserved;
 /// - no usage, `client-aborted` or `completed` → keep the reservation charged (the upstream
 ///   may have spent the tokens; we cannot tell).
 pub fn settle(
@@ -248,7 +251,7 @@ pub fn settle(
     let reserved = i64::try_from(r.reserved).map_err(|e| e.to_string())?;
     let delta = match (usage, outcome) {
         (Some(u), _) => i64::from(u.total_tokens) - reserved,
-        (None, Outcome::UpstreamError) => -reserved,
+        (None, Outcome::UpstreamError | Outcome::NotForwarded) => -reserved,
         (None, Outcome::ClientAborted | Outcome::Completed) => 0,
     };
     if delta != 0 {
@@ -320,6 +323,8 @@ mod tests {
         assert_eq!(counter_key(KeyKind::Model, &alice()), "gpt-4o-mini");
         assert_eq!(counter_key(KeyKind::IdentityModel, &alice()), "alice|gpt-4o-mini");
         assert_eq!(counter_key(KeyKind::Global, &alice()), "global");
+        let from_ip = Request { client_ip: "203.0.113.7".into(), ..alice() };
+        assert_eq!(counter_key(KeyKind::ClientIp, &from_ip), "ip:203.0.113.7");
     }
 
     #[test]
@@ -397,7 +402,9 @@ mod tests {
         settle(r, Some(usage), Outcome::Completed, &mut q).unwrap();
         settle(r, None, Outcome::UpstreamError, &mut q).unwrap();
         settle(r, None, Outcome::ClientAborted, &mut q).unwrap();
-        assert_eq!(q.adjusts, vec![("tok:alice".to_string(), -60), ("tok:alice".to_string(), -100)]);
+        settle(r, None, Outcome::NotForwarded, &mut q).unwrap();
+        let refund = ("tok:alice".to_string(), -100);
+        assert_eq!(q.adjusts, vec![("tok:alice".to_string(), -60), refund.clone(), refund]);
         assert!(settle("nope", None, Outcome::Completed, &mut q).is_err());
     }
 
