@@ -59,12 +59,9 @@ struct PluginRunArgs {
     /// The plugin's config (JSON or TOML), as `config` of `[plugins.ID]` holds it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Calls to make.
+    /// Calls to make on reused instances (then up to 200 on fresh ones).
     #[arg(long, default_value_t = 1000)]
     repeat: u32,
-    /// A fresh instance per call (`max-reuse = 1`) instead of reused ones.
-    #[arg(long)]
-    fresh: bool,
     /// Extra request header, `name: value` (repeatable), e.g. `-H 'authorization: Bearer sk-1'`.
     #[arg(long = "header", short = 'H')]
     headers: Vec<String>,
@@ -162,7 +159,6 @@ pub fn main() -> ExitCode {
         Command::Plugin(PluginCommand::Run(a)) => {
             let opts = crate::plugin_cli::RunOptions {
                 repeat: a.repeat,
-                fresh: a.fresh,
                 headers: a.headers,
                 pass_body: !a.no_body,
                 timeout: a.timeout,

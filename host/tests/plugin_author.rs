@@ -49,8 +49,10 @@ fn plugin_run_prints_decisions_latency_and_memory() {
     assert!(ok, "{err}");
     assert!(out.contains("wasmgate:policy/auth"), "{out}");
     assert!(out.contains("decision: allow: subject \"alice\""), "{out}");
-    assert!(out.contains("time per call over 200 calls (reused instances): p50 "), "{out}");
-    assert!(out.contains("memory:   linear memory of an instance 1."), "{out}");
+    assert!(out.contains("time per call, reused instance:  p50 ") && out.contains("(200 calls)"), "{out}");
+    assert!(out.contains("time per call, fresh instance:   p50 "), "{out}");
+    assert!(out.contains("RSS per live configured instance (16 alive), linear memory 1."), "{out}");
+    assert!(out.contains("compile:  ") && out.contains("loads in"), "{out}");
 
     // Another key from the command line: the plugin's own 401, in full.
     let (ok, out, err) = wasmgate(&[

@@ -12,7 +12,12 @@ pub async fn check(file: &Path, config: Option<&Path>) -> Result<(), String> {
     let info = &c.info;
     println!("file:     {}", file.display());
     println!("size:     {} bytes, sha256 {}", info.size, info.sha256);
-    println!("compile:  {:.1} ms", info.compile_time.as_secs_f64() * 1e3);
+    println!(
+        "compile:  {:.1} ms; precompiled {} bytes, loads in {:.2} ms (the gateway's cache-dir keeps it)",
+        info.compile_time.as_secs_f64() * 1e3,
+        info.precompiled_size,
+        info.load_time.as_secs_f64() * 1e3
+    );
     println!("imports:  {}", if info.imports.is_empty() { "none".into() } else { info.imports.join(", ") });
     println!("exports:  {}", if info.exports.is_empty() { "none".into() } else { info.exports.join(", ") });
     let Some(kind) = info.kind else {

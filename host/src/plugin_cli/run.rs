@@ -21,8 +21,6 @@ use crate::policy::{Chain, ChainOutcome, Edit, Outcome, PolicyFailure, RequestVi
 pub struct RunOptions {
     /// Calls to make (the first one's decision is printed in full).
     pub repeat: u32,
-    /// A fresh instance per call (`max-reuse = 1`), to see what that costs.
-    pub fresh: bool,
     /// Extra request headers (`name: value`), e.g. a key to try.
     pub headers: Vec<String>,
     /// Hand the body to the plugin (`body = true` in the gateway config).
@@ -49,21 +47,30 @@ struct Recorded {
     body: Option<Value>,
 }
 
-/// Runs `file` on the request in `request` `opts.repeat` times.
+/// Instances kept alive at once to measure the memory of one.
+const LIVE_INSTANCES: usize = 16;
+
+/// Runs `file` on the request in `request`: `opts.repeat` calls on reused instances, then
+/// up to 200 on a fresh instance each; then the memory of live instances.
 pub async fn run(file: &Path, request: &Path, config: Option<&Path>, opts: &RunOptions) -> Result<(), String> {
     let (template, body) = read_request(request, &opts.headers)?;
     let rss_start = rss_bytes();
     let compiled = inspect(file).await?;
-    let settings = Settings {
+    let info = &compiled.info;
+    let settings = |max_reuse| Settings {
         timeout: opts.timeout,
         memory_limit_mib: opts.memory_limit_mib,
-        max_reuse: if opts.fresh { 1 } else { 1000 },
+        max_reuse,
         pass_body: opts.pass_body,
     };
-    let plugin = compiled.load(file, config, &settings).await?;
-    let rss_loaded = rss_bytes();
-    let kind = plugin.kind();
-    println!("plugin:   {} (wasmgate:policy/{}), {} bytes", file.display(), kind.world(), compiled.info.size);
+    let plugin = compiled.load(file, config, &settings(u32::MAX)).await?;
+    println!("plugin:   {} (wasmgate:policy/{}), {} bytes", file.display(), plugin.kind().world(), info.size);
+    println!(
+        "compile:  {:.1} ms; precompiled {} bytes, loads in {:.2} ms",
+        info.compile_time.as_secs_f64() * 1e3,
+        info.precompiled_size,
+        info.load_time.as_secs_f64() * 1e3
+    );
     println!(
         "request:  {} {} model={} stream={} ({} headers{})",
         template.method,
@@ -75,53 +82,89 @@ pub async fn run(file: &Path, request: &Path, config: Option<&Path>, opts: &RunO
     );
 
     let chain = Chain::new(vec![plugin.clone()]);
-    let mut times = Vec::with_capacity(opts.repeat as usize);
     let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-    for i in 0..opts.repeat.max(1) {
+    let mut first = true;
+    let reused = time_calls(&chain, &template, &body, opts.repeat.max(1), |view, out| {
+        if std::mem::take(&mut first) {
+            println!("\ndecision: {}", describe(&template, view, out));
+        }
+        *seen.entry(label(view, out)).or_default() += 1;
+    })
+    .await;
+    if seen.len() > 1 {
+        let parts: Vec<String> = seen.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        println!("decisions over {} calls: {}", reused.len(), parts.join(", "));
+    }
+    println!("\ntime per call, reused instance:  {}", stats(reused));
+
+    // Every call on a new instance (`max-reuse = 1`): instantiate + configure + the call.
+    let fresh_plugin = compiled.load(file, config, &settings(1)).await?;
+    let fresh =
+        time_calls(&Chain::new(vec![fresh_plugin]), &template, &body, opts.repeat.clamp(1, 200), |_, _| {}).await;
+    println!("time per call, fresh instance:   {}", stats(fresh));
+
+    // Memory: instances alive at once (configured, as the pool keeps them).
+    // The pool's idle instance first, so every instance counted below is new.
+    let warm = plugin.checkout("warm").await;
+    let before = rss_bytes();
+    let mut live = Vec::with_capacity(LIVE_INSTANCES);
+    for i in 0..LIVE_INSTANCES {
+        match plugin.checkout(&format!("live-{i}")).await {
+            Ok(inst) => live.push(inst),
+            Err(kind) => return Err(format!("cannot create instance {i}: {}", kind.label())),
+        }
+    }
+    let per_instance = rss_bytes().saturating_sub(before) / LIVE_INSTANCES as u64;
+    drop((warm, live));
+    println!(
+        "memory:   {} RSS per live configured instance ({LIVE_INSTANCES} alive), linear memory {} each; process RSS {} before load, {} now",
+        kib(per_instance),
+        mib(plugin.peak_instance_memory() as u64),
+        mib(rss_start),
+        mib(rss_bytes()),
+    );
+    let failed: u32 = seen.iter().filter(|(k, _)| k.starts_with("failed")).map(|(_, n)| n).sum();
+    if failed > 0 {
+        return Err(format!("{failed} of {} calls failed (see the log lines above for why)", opts.repeat.max(1)));
+    }
+    Ok(())
+}
+
+/// Calls the chain `n` times on copies of `template`; settles reservations as the gateway
+/// would after the upstream (not timed); returns the sorted call times.
+async fn time_calls(
+    chain: &Chain,
+    template: &RequestView,
+    body: &[u8],
+    n: u32,
+    mut each: impl FnMut(&RequestView, &Result<ChainOutcome, PolicyFailure>),
+) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(n as usize);
+    for i in 0..n {
         let mut view = template.clone();
         view.id = format!("run-{i}");
         let started = Instant::now();
-        let out = chain.run(&mut view, &body).await;
+        let out = chain.run(&mut view, body).await;
         times.push(started.elapsed());
-        if i == 0 {
-            println!("\ndecision: {}", describe(&template, &view, &out));
-        }
-        *seen.entry(label(&view, &out)).or_default() += 1;
-        // As the gateway would after the upstream answered (not timed: another call).
+        each(&view, &out);
         if let Ok(ChainOutcome::Continue(effects)) = out {
             for s in effects.settlements {
                 s.settle(None, Outcome::Completed).await;
             }
         }
     }
-    if seen.len() > 1 {
-        let parts: Vec<String> = seen.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-        println!("decisions over {} calls: {}", times.len(), parts.join(", "));
-    }
     times.sort_unstable();
+    times
+}
+
+fn stats(times: Vec<Duration>) -> String {
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
     let us = |d: Duration| format!("{:.1} µs", d.as_secs_f64() * 1e6);
-    println!(
-        "\ntime per call over {} calls ({}): p50 {}  p99 {}  max {}  first {}",
-        times.len(),
-        if opts.fresh { "fresh instance each" } else { "reused instances" },
-        us(pct(0.5)),
-        us(pct(0.99)),
-        us(pct(1.0)),
-        us(times[0]),
-    );
-    println!(
-        "memory:   linear memory of an instance {}; process RSS {} before load, {} after load, {} after the calls",
-        mib(plugin.peak_instance_memory() as u64),
-        mib(rss_start),
-        mib(rss_loaded),
-        mib(rss_bytes()),
-    );
-    let failed: u32 = seen.iter().filter(|(k, _)| k.starts_with("failed")).map(|(_, n)| n).sum();
-    if failed > 0 {
-        return Err(format!("{failed} of {} calls failed (see the log lines above for why)", times.len()));
-    }
-    Ok(())
+    format!("p50 {}  p99 {}  max {}  ({} calls)", us(pct(0.5)), us(pct(0.99)), us(pct(1.0)), times.len())
+}
+
+fn kib(bytes: u64) -> String {
+    if bytes >= 1 << 20 { mib(bytes) } else { format!("{} KiB", bytes / 1024) }
 }
 
 /// Reads the request file into the view plugins see, and the body bytes.
