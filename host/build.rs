@@ -2,6 +2,8 @@
 //! component (profile `plugin`) into `<workspace>/target/wasm-plugins`, and tells the host
 //! where each one is through `WASMGATE_PLUGIN_<NAME>` (see `src/plugin_artifacts.rs`).
 //!
+//! Python and JavaScript plugins are built too, by `build_polyglot.rs`.
+//!
 //! One nested `cargo build -p <plugin>` per plugin: cargo unifies features across the packages
 //! of one invocation, and each plugin must see only its own world's SDK feature.
 
@@ -9,6 +11,9 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+#[path = "build_polyglot.rs"]
+mod polyglot;
 
 const TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "plugin";
@@ -72,7 +77,7 @@ fn run() -> Result<(), String> {
         let var = format!("WASMGATE_PLUGIN_{}", package.replace('-', "_").to_uppercase());
         println!("cargo:rustc-env={var}={}", wasm.display());
     }
-    Ok(())
+    polyglot::build_all(&root, &target_dir)
 }
 
 /// Make sure the wasm target's std is installed; `rustup target add` it if not.

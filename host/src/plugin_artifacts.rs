@@ -34,3 +34,25 @@ pub const WRONG_WORLD: &str = env!("WASMGATE_PLUGIN_WRONG_WORLD");
 pub const HEADER_ECHO: &str = env!("WASMGATE_PLUGIN_HEADER_ECHO");
 /// `header-echo` built with the value `2` when the config gives none (`header-echo` gives `1`).
 pub const HEADER_ECHO_V2: &str = env!("WASMGATE_PLUGIN_HEADER_ECHO_V2");
+
+// Python and JavaScript plugins (`host/build_polyglot.rs`). Empty when their toolchains were
+// missing at build time: use [`polyglot`], which then says how to install them.
+
+/// `plugins/redact-py` (`rewrite` world, Python): redacts e-mail addresses and phone numbers in chat messages.
+pub const REDACT_PY: &str = env!("WASMGATE_PLUGIN_REDACT_PY");
+/// `plugins/allowlist-js` (`auth` world, JavaScript): client IP (CIDR) and/or key allow-list.
+pub const ALLOWLIST_JS: &str = env!("WASMGATE_PLUGIN_ALLOWLIST_JS");
+/// `rewrite` world, Python; raises in every `rewrite`.
+pub const RAISE_PY: &str = env!("WASMGATE_PLUGIN_RAISE_PY");
+/// `auth` world, JavaScript; throws in every `authenticate`.
+pub const THROW_JS: &str = env!("WASMGATE_PLUGIN_THROW_JS");
+
+/// The path of a Python or JavaScript plugin, or why there is none.
+pub fn polyglot(path: &'static str) -> Result<&'static str, String> {
+    if path.is_empty() {
+        return Err("the Python/JavaScript plugins were not built because their toolchains are missing: \
+                    run `plugins/polyglot-tools.sh`, then build again"
+            .to_string());
+    }
+    Ok(path)
+}

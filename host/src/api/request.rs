@@ -340,8 +340,20 @@ impl ApiRequest {
     }
 
     /// Sets (or with `null`, removes) a top-level field. Fields the gateway owns are refused.
+    /// `messages` (chat only) may be replaced by messages that pass the same checks as a
+    /// client's (redaction plugins rewrite them); anything else leaves the request unchanged.
     pub fn set_field(&mut self, name: &str, value: Value) -> Result<(), String> {
-        if matches!(name, "model" | "messages" | "stream" | "stream_options" | "prompt" | "input") {
+        if name == "messages" {
+            let ApiRequest::Chat(r) = self else {
+                return Err("field `messages` can only be set on chat requests".to_string());
+            };
+            let messages: Vec<ChatMessage> =
+                serde_json::from_value(value).map_err(|e| format!("`messages` is not a list of chat messages: {e}"))?;
+            validate_messages(&messages).map_err(|e| e.message)?;
+            r.messages = messages;
+            return Ok(());
+        }
+        if matches!(name, "model" | "stream" | "stream_options" | "prompt" | "input") {
             return Err(format!("field `{name}` cannot be set with set-body-field"));
         }
         let extra = match self {
@@ -389,10 +401,17 @@ impl ApiRequest {
 
 fn validate_chat(r: &ChatRequest) -> Result<(), ApiError> {
     require_model(&r.model)?;
-    if r.messages.is_empty() {
+    validate_messages(&r.messages)?;
+    positive("max_tokens", r.max_tokens)?;
+    positive("max_completion_tokens", r.max_completion_tokens)?;
+    r.sampling.validate()
+}
+
+fn validate_messages(messages: &[ChatMessage]) -> Result<(), ApiError> {
+    if messages.is_empty() {
         return Err(ApiError::invalid_param("messages", "'messages' must be a non-empty array of messages."));
     }
-    for (i, m) in r.messages.iter().enumerate() {
+    for (i, m) in messages.iter().enumerate() {
         let ok = match &m.content {
             Some(Value::String(_)) => true,
             Some(Value::Array(parts)) => !parts.is_empty(),
@@ -411,9 +430,7 @@ fn validate_chat(r: &ChatRequest) -> Result<(), ApiError> {
             ));
         }
     }
-    positive("max_tokens", r.max_tokens)?;
-    positive("max_completion_tokens", r.max_completion_tokens)?;
-    r.sampling.validate()
+    Ok(())
 }
 
 #[cfg(test)]
@@ -490,5 +507,22 @@ mod tests {
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["model"], "m2");
         assert!(r.set_field("messages", Value::Null).is_err());
+        assert!(r.set_field("model", serde_json::json!("x")).is_err());
+    }
+
+    #[test]
+    fn messages_can_be_replaced_by_valid_chat_messages_only() {
+        let mut r = ApiRequest::parse(Endpoint::Chat, br#"{"model":"m","messages":[{"role":"user","content":"a@b.com"}]}"#)
+            .unwrap();
+        let redacted = serde_json::json!([{"role":"user","content":[{"type":"text","text":"[REDACTED]"}],"name":"x"}]);
+        r.set_field("messages", redacted.clone()).unwrap();
+        let v: Value = serde_json::from_slice(&r.to_json().unwrap()).unwrap();
+        assert_eq!(v["messages"], redacted);
+        for bad in [serde_json::json!([]), serde_json::json!([{"role":"bot","content":"x"}]), serde_json::json!("x")] {
+            assert!(r.set_field("messages", bad).is_err());
+        }
+        assert_eq!(serde_json::from_slice::<Value>(&r.to_json().unwrap()).unwrap()["messages"], redacted);
+        let mut e = ApiRequest::parse(Endpoint::Embeddings, br#"{"model":"m","input":"x"}"#).unwrap();
+        assert!(e.set_field("messages", redacted).is_err());
     }
 }
