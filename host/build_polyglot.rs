@@ -143,7 +143,8 @@ fn componentize_py(tools: &Path) -> Option<(PathBuf, String)> {
 
 /// The componentize-js version installed in the tools dir, if it and `node` are there.
 fn componentize_js(tools: &Path) -> Option<String> {
-    let manifest = tools.join("node").join("node_modules").join("@bytecodealliance").join("componentize-js").join("package.json");
+    let manifest =
+        tools.join("node").join("node_modules").join("@bytecodealliance").join("componentize-js").join("package.json");
     let text = fs::read_to_string(manifest).ok()?;
     Command::new("node").arg("--version").output().ok().filter(|o| o.status.success())?;
     Some(text.lines().find(|l| l.contains("\"version\""))?.trim().to_string())
@@ -181,7 +182,12 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
             if !matches!(name.as_ref(), "tests" | "test" | "__pycache__" | "node_modules") {
                 collect(&path, out)?;
             }
-        } else if name.ends_with(".py") || name.ends_with(".js") || name.ends_with(".mjs") || name.ends_with(".wit") || name == "plugin.toml" {
+        } else if name.ends_with(".py")
+            || name.ends_with(".js")
+            || name.ends_with(".mjs")
+            || name.ends_with(".wit")
+            || name == "plugin.toml"
+        {
             out.push(path);
         }
     }

@@ -160,3 +160,71 @@ fn plugin_new_rust_projects_build_and_run_as_written() {
         wasmgate(&["plugin", "new", "again", "--kind", "auth", "--dir", dir.path().join("my-auth").to_str().unwrap()]);
     assert!(!ok && err.contains("already exists"), "{err}");
 }
+
+/// The toolchains `plugins/polyglot-tools.sh` installs (build.sh of generated projects uses them).
+fn polyglot_tools_installed() {
+    let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/polyglot-tools");
+    let ok = Path::new(tools).join("venv/bin/componentize-py").is_file()
+        && Path::new(tools).join("node/node_modules/@bytecodealliance/componentize-js").is_dir();
+    assert!(ok, "the Python/JS plugin toolchains are missing: run plugins/polyglot-tools.sh");
+}
+
+/// Runs a shell command in `dir`; panics with its output when it fails.
+fn sh(dir: &Path, cmd: &str) {
+    let out = Command::new("sh").arg("-c").arg(cmd).current_dir(dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd} in {}:\n{}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn plugin_new_python_and_js_projects_build_test_and_run_as_written() {
+    polyglot_tools_installed();
+    let dir = tempfile::tempdir().unwrap();
+    let sdk_python = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/python");
+    for lang in ["python", "js"] {
+        for kind in ["auth", "rewrite", "rate-limit"] {
+            let name = format!("my-{kind}-{lang}");
+            let project = dir.path().join(&name);
+            let (ok, _, err) =
+                wasmgate(&["plugin", "new", &name, "--kind", kind, "--lang", lang, "--dir", project.to_str().unwrap()]);
+            assert!(ok, "{lang} {kind}: {err}");
+            let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+            assert!(!readme.contains("{{"), "unrendered placeholder in README:\n{readme}");
+            // The native tests the README names, then the component.
+            if lang == "python" {
+                sh(&project, &format!("PYTHONPATH=.:{sdk_python} python3 -m unittest discover -s tests"));
+            } else {
+                sh(&project, "node --test");
+            }
+            sh(&project, "./build.sh");
+            let wasm = project.join(format!("my_{}_{lang}.wasm", kind.replace('-', "_")));
+            assert!(wasm.is_file(), "{lang} {kind}: no {}", wasm.display());
+
+            // The gateway's view of it (compiling a 12-18 MB component: two per language).
+            let expect = match (lang, kind) {
+                ("python", "auth") => "decision: allow: subject \"alice\"",
+                ("js", "rewrite") => "set upstream header x-team: research",
+                (_, "rate-limit") => "response header x-ratelimit-remaining-requests: 99",
+                _ => continue,
+            };
+            let (ok, out, err) = wasmgate(&[
+                "plugin",
+                "run",
+                wasm.to_str().unwrap(),
+                "--request",
+                project.join("request.json").to_str().unwrap(),
+                "--config",
+                project.join("config.json").to_str().unwrap(),
+                "--repeat",
+                "100",
+            ]);
+            assert!(ok && out.contains(expect), "{lang} {kind}: {out}\n{err}");
+            assert!(out.contains(&format!("wasmgate:policy/{kind}")), "{out}");
+        }
+    }
+}

@@ -58,7 +58,8 @@ const PII: &str = r#"{"model":"mock-gpt-4o","messages":[
 
 #[tokio::test]
 async fn python_redaction_changes_what_the_upstream_receives() {
-    let cfg = redact(r#"config = { replacement = "[{detector}]", count-header = "x-redactions" }"#) + &chain(&["redact"]);
+    let cfg =
+        redact(r#"config = { replacement = "[{detector}]", count-header = "x-redactions" }"#) + &chain(&["redact"]);
     let h = Harness::with(MockConfig::default(), &cfg).await;
 
     let r = chat(&h, &[], PII).await;
@@ -148,7 +149,12 @@ async fn js_allowlist_requiring_both_answers_403_outside_the_ranges() {
 async fn js_auth_python_rewrite_and_rust_rewrite_in_one_chain() {
     let cfg = allowlist(r#"config = { ips = ["127.0.0.1"], ip-subject = "office" }"#)
         + &redact("")
-        + &plugin("rw", "rewrite", art::REWRITE, r#"config = { system-prompt = "Be brief.", set-headers = { x-team = "blue" } }"#)
+        + &plugin(
+            "rw",
+            "rewrite",
+            art::REWRITE,
+            r#"config = { system-prompt = "Be brief.", set-headers = { x-team = "blue" } }"#,
+        )
         + &chain(&["allow", "redact", "rw"]);
     let h = Harness::with(MockConfig::default(), &cfg).await;
 
@@ -180,7 +186,8 @@ async fn load_error(id: &str, kind: &str, path: &str, extra: &str) -> String {
 
 #[tokio::test]
 async fn a_config_refused_by_configure_is_a_load_error_naming_the_plugin() {
-    let e = load_error("redact-bad", "rewrite", built(art::REDACT_PY), r#"config = { detectors = ["email", "ssn"] }"#).await;
+    let e = load_error("redact-bad", "rewrite", built(art::REDACT_PY), r#"config = { detectors = ["email", "ssn"] }"#)
+        .await;
     assert!(e.contains("`redact-bad` rejected its config"), "{e}");
     assert!(e.contains("invalid config at `detectors[1]`: unknown detector `ssn`"), "{e}");
     let e = load_error("redact-typo", "rewrite", built(art::REDACT_PY), r#"config = { replacment = "x" }"#).await;

@@ -147,6 +147,7 @@ export function testRequest(fields = {}) {
     method: "POST",
     path: "/v1/chat/completions",
     headers: [],
+    clientIp: "127.0.0.1",
     tenant: undefined,
     identity: undefined,
     model: "gpt-4o-mini",

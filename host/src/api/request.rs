@@ -512,8 +512,9 @@ mod tests {
 
     #[test]
     fn messages_can_be_replaced_by_valid_chat_messages_only() {
-        let mut r = ApiRequest::parse(Endpoint::Chat, br#"{"model":"m","messages":[{"role":"user","content":"a@b.com"}]}"#)
-            .unwrap();
+        let mut r =
+            ApiRequest::parse(Endpoint::Chat, br#"{"model":"m","messages":[{"role":"user","content":"a@b.com"}]}"#)
+                .unwrap();
         let redacted = serde_json::json!([{"role":"user","content":[{"type":"text","text":"[REDACTED]"}],"name":"x"}]);
         r.set_field("messages", redacted.clone()).unwrap();
         let v: Value = serde_json::from_slice(&r.to_json().unwrap()).unwrap();

@@ -25,6 +25,12 @@ const RUST_AUTH: &str = include_str!("../../templates/rust/auth.rs");
 const RUST_REWRITE: &str = include_str!("../../templates/rust/rewrite.rs");
 const RUST_RATE_LIMIT: &str = include_str!("../../templates/rust/rate-limit.rs");
 
+const PY_APP: &str = include_str!("../../templates/python/app.py");
+const PY_BUILD: &str = include_str!("../../templates/python/build.sh");
+
+const JS_ENTRY: &str = include_str!("../../templates/js/plugin.js");
+const JS_BUILD: &str = include_str!("../../templates/js/build.sh");
+
 /// What one starter does, per kind (the same in every language).
 fn summary(kind: PluginKind) -> &'static str {
     match kind {
@@ -32,10 +38,10 @@ fn summary(kind: PluginKind) -> &'static str {
             "It allows a request whose bearer key is listed in `keys` (key → subject) and denies any other with an OpenAI-shaped 401."
         }
         PluginKind::Rewrite => {
-            "It sets the header `header: value` on the request to the upstream and caps `max_tokens` at `max_tokens_cap`."
+            "It sets the header `header: value` on the request to the upstream and caps `max_tokens` at `max-tokens-cap`."
         }
         PluginKind::RateLimit => {
-            "It admits at most `requests` requests per `window_ms` per caller (the authenticated subject, else the client IP), counted in the gateway's quota store, and answers 429 with `retry-after` and `x-ratelimit-*` headers."
+            "It admits at most `requests` requests per `window-ms` per caller (the authenticated subject, else the client IP), counted in the gateway's quota store, and answers 429 with `retry-after` and `x-ratelimit-*` headers."
         }
     }
 }
@@ -73,6 +79,8 @@ struct Project {
     test: String,
     artifact: String,
     body: bool,
+    /// Extra placeholders.
+    vars: Vec<(&'static str, String)>,
 }
 
 fn rust_project(name: &str, kind: PluginKind) -> Project {
@@ -87,7 +95,92 @@ fn rust_project(name: &str, kind: PluginKind) -> Project {
         test: "cargo test".into(),
         artifact: format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_")),
         body: false,
+        vars: Vec::new(),
     }
+}
+
+fn python_project(name: &str, kind: PluginKind, root: &Path) -> Project {
+    let (logic, test, export) = match kind {
+        PluginKind::Auth => (
+            include_str!("../../templates/python/auth.py"),
+            include_str!("../../templates/python/test_auth.py"),
+            "export_auth",
+        ),
+        PluginKind::Rewrite => (
+            include_str!("../../templates/python/rewrite.py"),
+            include_str!("../../templates/python/test_rewrite.py"),
+            "export_rewrite",
+        ),
+        PluginKind::RateLimit => (
+            include_str!("../../templates/python/rate_limit.py"),
+            include_str!("../../templates/python/test_rate_limit.py"),
+            "export_rate_limit",
+        ),
+    };
+    let sdk = path_text(&root.join("sdk/python"));
+    Project {
+        files: vec![
+            ("app.py", PY_APP.to_string()),
+            ("plugin.py", logic.to_string()),
+            ("tests/test_plugin.py", test.to_string()),
+            ("build.sh", PY_BUILD.to_string()),
+        ],
+        build: "./build.sh   # componentize-py; the toolchain comes from wasmgate's plugins/polyglot-tools.sh".into(),
+        test: format!("PYTHONPATH=.:{sdk} python3 -m unittest discover -s tests"),
+        artifact: format!("{}.wasm", name.replace('-', "_")),
+        body: false,
+        vars: vec![("py_export", export.to_string())],
+    }
+}
+
+fn js_project(name: &str, kind: PluginKind, root: &Path) -> Result<Project, String> {
+    let (logic, test, export, exports) = match kind {
+        PluginKind::Auth => (
+            include_str!("../../templates/js/auth.js"),
+            include_str!("../../templates/js/test-auth.js"),
+            "exportAuth",
+            "configure, authenticate",
+        ),
+        PluginKind::Rewrite => (
+            include_str!("../../templates/js/rewrite.js"),
+            include_str!("../../templates/js/test-rewrite.js"),
+            "exportRewrite",
+            "configure, rewrite",
+        ),
+        PluginKind::RateLimit => (
+            include_str!("../../templates/js/rate-limit.js"),
+            include_str!("../../templates/js/test-rate-limit.js"),
+            "exportRateLimit",
+            "configure, admit, settle",
+        ),
+    };
+    // componentize-js only sees files below the directory it builds from, so the project
+    // carries its copy of the (dependency-free, one-file) SDK.
+    let sdk_path = root.join("sdk/js/index.js");
+    let sdk = std::fs::read_to_string(&sdk_path).map_err(|e| format!("cannot read {}: {e}", sdk_path.display()))?;
+    let rate = kind == PluginKind::RateLimit;
+    Ok(Project {
+        files: vec![
+            ("wasmgate-sdk.js", sdk),
+            ("logic.js", logic.to_string()),
+            ("plugin.js", JS_ENTRY.to_string()),
+            ("test/logic.test.js", test.to_string()),
+            ("build.sh", JS_BUILD.to_string()),
+        ],
+        build: "./build.sh   # componentize-js; the toolchain comes from wasmgate's plugins/polyglot-tools.sh".into(),
+        test: "node --test".into(),
+        artifact: format!("{}.wasm", name.replace('-', "_")),
+        body: false,
+        vars: vec![
+            ("js_sdk", "./wasmgate-sdk.js".to_string()),
+            ("js_sdk_from_test", "../wasmgate-sdk.js".to_string()),
+            ("js_export", export.to_string()),
+            ("js_exports", exports.to_string()),
+            ("js_host_imports", if rate { "log, quotaConsume" } else { "log" }.to_string()),
+            ("js_extra_import", if rate { ", useQuota" } else { "" }.to_string()),
+            ("js_extra_call", if rate { "\nuseQuota(quotaConsume);" } else { "" }.to_string()),
+        ],
+    })
 }
 
 /// Writes a new plugin project `name` into `dir` (default `./NAME`); returns its directory.
@@ -114,13 +207,12 @@ pub fn new_project(
     }
     let project = match lang {
         Lang::Rust => rust_project(name, kind),
-        Lang::Python | Lang::Js => {
-            return Err("Python and JavaScript starters are not available in this build".to_string());
-        }
+        Lang::Python => python_project(name, kind, &root),
+        Lang::Js => js_project(name, kind, &root)?,
     };
     let config = config_json(kind);
     let config_toml = json_to_toml_inline(&serde_json::from_str(config).map_err(|e| e.to_string())?);
-    let vars: Vec<(&str, String)> = vec![
+    let mut vars: Vec<(&str, String)> = vec![
         ("name", name.to_string()),
         ("id", name.to_string()),
         ("kind", kind.world().to_string()),
@@ -133,7 +225,9 @@ pub fn new_project(
         ("artifact", project.artifact.clone()),
         ("body_line", if project.body { "body = true\n".to_string() } else { String::new() }),
         ("config_toml", config_toml),
+        ("root", path_text(&root)),
     ];
+    vars.extend(project.vars);
     let mut files = project.files;
     files.push(("README.md", README.to_string()));
     files.push(("request.json", REQUEST.to_string()));
@@ -145,6 +239,12 @@ pub fn new_project(
             std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
         std::fs::write(&path, render(&text, &vars)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        #[cfg(unix)]
+        if rel.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| format!("cannot make {} executable: {e}", path.display()))?;
+        }
     }
     Ok(out)
 }

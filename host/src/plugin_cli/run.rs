@@ -236,8 +236,8 @@ fn label(view: &RequestView, out: &Result<ChainOutcome, PolicyFailure>) -> Strin
         Err(f) => format!("failed ({})", f.kind.label()),
         Ok(ChainOutcome::Respond(r, _)) => format!("respond {}", r.status),
         Ok(ChainOutcome::Continue(e)) if view.identity.is_some() => format!("allow ({} edits)", e.edits.len()),
-        Ok(ChainOutcome::Continue(e)) if e.edits.is_empty() => "continue".to_string(),
-        Ok(ChainOutcome::Continue(e)) => format!("mutate ({} edits)", e.edits.len()),
+        Ok(ChainOutcome::Continue(e)) if e.edits.is_empty() && e.response_headers.is_empty() => "continue".to_string(),
+        Ok(ChainOutcome::Continue(e)) => format!("mutate ({} edits)", e.edits.len() + e.response_headers.len()),
     }
 }
 

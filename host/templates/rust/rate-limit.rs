@@ -1,4 +1,4 @@
-//! {{name}}: a wasmgate `rate-limit` plugin. At most `requests` requests per `window_ms` per
+//! {{name}}: a wasmgate `rate-limit` plugin. At most `requests` requests per `window-ms` per
 //! caller (the subject an auth plugin established, else the client IP), counted by the
 //! gateway's quota store so every instance and worker sees the same count.
 
@@ -7,7 +7,7 @@ use wasmgate_sdk::host::quota_consume;
 use wasmgate_sdk::{Admission, Decision, Edit, Outcome, RateLimitPlugin, Request, Usage, error_response};
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     /// Requests allowed per window and caller.
     requests: u64,
@@ -27,7 +27,7 @@ impl RateLimitPlugin for Plugin {
 
     fn configure(config: &Config) -> Result<(), String> {
         if config.requests == 0 || config.window_ms == 0 {
-            return Err("`requests` and `window_ms` must be at least 1".into());
+            return Err("`requests` and `window-ms` must be at least 1".into());
         }
         Ok(())
     }

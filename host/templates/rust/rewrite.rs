@@ -5,7 +5,7 @@ use serde::Deserialize;
 use wasmgate_sdk::{Decision, Edit, Request, RewritePlugin};
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     /// Header to set on the upstream request, e.g. `x-team`.
     header: String,
@@ -52,7 +52,7 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        wasmgate_sdk::parse_config(r#"{"header":"x-team","value":"research","max_tokens_cap":512}"#)
+        wasmgate_sdk::parse_config(r#"{"header":"x-team","value":"research","max-tokens-cap":512}"#)
             .map_err(|e| e.to_string())
             .unwrap()
     }

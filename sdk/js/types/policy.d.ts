@@ -18,6 +18,8 @@ export interface Request {
   method: string;
   path: string;
   headers: Header[];
+  /** The TCP peer's address as the gateway saw it (never a forwarded-for header). */
+  clientIp: string;
   tenant?: string;
   identity?: Identity;
   model: string;

@@ -32,6 +32,8 @@ class Request:
     method: str = "POST"
     path: str = "/v1/chat/completions"
     headers: List[Header] = field(default_factory=list)
+    # The TCP peer's address as the gateway saw it (never a forwarded-for header).
+    client_ip: str = "127.0.0.1"
     tenant: Optional[str] = None
     identity: Optional[Identity] = None
     model: str = "gpt-4o-mini"
