@@ -9,6 +9,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 kind="${1:-auth}"
 repeat="${2:-20000}"
 out="$root/benches/results/plugin-costs.md"
+mkdir -p "$(dirname "$out")"
 cd "$root"
 cargo build --release -p wasmgate --quiet
 bash plugins/polyglot-tools.sh >/dev/null
