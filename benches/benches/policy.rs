@@ -1,5 +1,5 @@
 //! What a plugin costs: one call per reference plugin, the whole chain, and the chain with a
-//! fresh instance per request (`max-reuse = 1`).
+//! fresh instance per request (`max-reuse = 1`); the Python and JavaScript examples likewise.
 //!
 //! Run with: cargo bench -p wasmgate-bench --bench policy
 
@@ -7,7 +7,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use wasmgate::policy::{Chain, ChainOutcome, EngineOptions, PluginSpec, PolicyEngine};
-use wasmgate_bench::{auth, rate_limit, request_view, rewrite};
+use wasmgate_bench::{BODY_WITH_PII, allowlist_js, auth, rate_limit, redact_py, request_view, rewrite};
 
 fn chain(rt: &tokio::runtime::Runtime, engine: &PolicyEngine, specs: Vec<PluginSpec>) -> Chain {
     rt.block_on(async {
@@ -22,26 +22,31 @@ fn chain(rt: &tokio::runtime::Runtime, engine: &PolicyEngine, specs: Vec<PluginS
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let engine = PolicyEngine::new(EngineOptions::default()).unwrap();
-    let cases: Vec<(&str, Vec<PluginSpec>)> = vec![
-        ("auth-keys", vec![auth(u32::MAX)]),
-        ("rewrite", vec![rewrite(u32::MAX)]),
-        ("rate-limit", vec![rate_limit(u32::MAX)]),
+    let cases: Vec<(&str, Vec<PluginSpec>, &[u8])> = vec![
+        ("auth-keys", vec![auth(u32::MAX)], b""),
+        ("rewrite", vec![rewrite(u32::MAX)], b""),
+        ("rate-limit", vec![rate_limit(u32::MAX)], b""),
         (
             "chain auth+rewrite+rate-limit (reused instances)",
             vec![auth(u32::MAX), rewrite(u32::MAX), rate_limit(u32::MAX)],
+            b"",
         ),
-        ("chain auth+rewrite+rate-limit (fresh instance per request)", vec![auth(1), rewrite(1), rate_limit(1)]),
+        ("chain auth+rewrite+rate-limit (fresh instance per request)", vec![auth(1), rewrite(1), rate_limit(1)], b""),
+        ("allowlist-js (JavaScript auth)", vec![allowlist_js(u32::MAX)], b""),
+        ("allowlist-js (fresh instance per request)", vec![allowlist_js(1)], b""),
+        ("redact-py (Python rewrite, body with PII)", vec![redact_py(u32::MAX)], BODY_WITH_PII),
+        ("redact-py (fresh instance per request)", vec![redact_py(1)], BODY_WITH_PII),
     ];
     let mut group = c.benchmark_group("policy");
-    for (name, specs) in cases {
+    for (name, specs, body) in cases {
         let ch = chain(&rt, &engine, specs);
         // Sanity: the chain lets the bench request through.
-        let out = rt.block_on(async { ch.run(&mut request_view(), b"").await.unwrap() });
+        let out = rt.block_on(async { ch.run(&mut request_view(), body).await.unwrap() });
         assert!(matches!(out, ChainOutcome::Continue(_)), "{name}: {out:?}");
         group.bench_function(name, |b| {
             b.to_async(&rt).iter(|| async {
                 let mut view = request_view();
-                let out = ch.run(&mut view, b"").await.unwrap();
+                let out = ch.run(&mut view, body).await.unwrap();
                 std::hint::black_box(out);
             })
         });

@@ -49,6 +49,27 @@ pub fn rate_limit(max_reuse: u32) -> PluginSpec {
     spec("limits", PluginKind::RateLimit, art::RATE_LIMIT, config.to_string(), max_reuse)
 }
 
+/// allowlist-js (JavaScript `auth`): the bench key among its keys, no address ranges.
+pub fn allowlist_js(max_reuse: u32) -> PluginSpec {
+    let h = |k: &str| hex::encode(Sha256::digest(k.as_bytes()));
+    let config = format!(
+        r#"{{"keys":[{{"sha256":"{}","subject":"a"}},{{"sha256":"{}","subject":"bench","tenant":"t1"}}]}}"#,
+        h("sk-other-1"),
+        h(KEY)
+    );
+    spec("allowlist-js", PluginKind::Auth, art::ALLOWLIST_JS, config, max_reuse)
+}
+
+/// redact-py (Python `rewrite`) with both detectors; it reads the body.
+pub fn redact_py(max_reuse: u32) -> PluginSpec {
+    let mut s = spec("redact-py", PluginKind::Rewrite, art::REDACT_PY, "{}".to_string(), max_reuse);
+    s.pass_body = true;
+    s
+}
+
+/// A chat body with an e-mail address and a phone number for redact-py to find.
+pub const BODY_WITH_PII: &[u8] = br#"{"model":"fast","max_tokens":256,"messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":"Mail jane.doe@example.com or call +1 415 555 0100 about the invoice."}]}"#;
+
 /// A typical request view: 10 headers, as the report's harness sends them.
 pub fn request_view() -> RequestView {
     let headers = [
