@@ -104,5 +104,7 @@ async fn all(args: AllArgs) -> Result<bool> {
     for f in &results.failures {
         eprintln!("check failed: {f}");
     }
+    let failed = results.failures.len();
+    println!("bench checks: {} passed, {failed} failed", (results.checks as usize).saturating_sub(failed));
     Ok(ok)
 }

@@ -85,6 +85,11 @@ pub struct Results {
     /// Correctness checks that failed (wrong status, body, missing `[DONE]`, a system that
     /// did not start). A quick run exits non-zero when this is not empty.
     pub failures: Vec<String>,
+    /// Idle RSS of the chained wasmgate on its first start, compiling its plugins (the measured
+    /// starts load them precompiled from `policy.cache-dir`), kB.
+    pub chain_cold_idle_kb: Option<u64>,
+    /// Correctness checks made (passed = checks − failures).
+    pub checks: u32,
     pub wall_seconds: f64,
 }
 

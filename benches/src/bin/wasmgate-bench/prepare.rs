@@ -43,7 +43,25 @@ pub async fn prepare(root: &Path, build: bool) -> Result<(Tools, Scratch)> {
     let scratch = Scratch(tools.tmp.clone());
     if build {
         println!("== building wasmgate (release)");
-        run(Command::new("cargo").args(["build", "--release", "-p", "wasmgate"]).current_dir(root))?;
+        let mut cargo = Command::new("cargo");
+        cargo.args(["build", "--release", "-p", "wasmgate"]).current_dir(root);
+        // Under `cargo run`, cargo's variables (CARGO, CARGO_PKG_*, CARGO_MANIFEST_DIR, ...) are
+        // set for this process; passed on, they make build scripts that watch them (host/build.rs
+        // watches CARGO) rerun and rebuild wasmgate, which the next plain build rebuilds back.
+        cargo.env_remove("CARGO");
+        for (key, _) in std::env::vars_os() {
+            let keep = ["CARGO_HOME", "CARGO_TARGET_DIR"];
+            if let Some(k) = key.to_str()
+                && k.starts_with("CARGO_")
+                && !keep.contains(&k)
+                && !k.starts_with("CARGO_BUILD_")
+                && !k.starts_with("CARGO_REGISTRIES_")
+                && !k.starts_with("CARGO_NET_")
+            {
+                cargo.env_remove(&key);
+            }
+        }
+        run(&mut cargo)?;
         println!("== building the Go chi baseline (offline, Debian's chi)");
         run(Command::new("go")
             .arg("build")

@@ -50,6 +50,10 @@ fn ratio(v: f64, base: Option<f64>) -> String {
 /// `0`, or `12 (timeout 10, non-2xx 2)`.
 fn errors(p: &Point) -> String {
     let w = &p.wrk;
+    if w.requests == 0 {
+        // wrk counts neither in-flight requests at the deadline nor those under its 10 s timeout.
+        return "**no reply within the run**".into();
+    }
     if w.errors() == 0 {
         return "0".into();
     }
@@ -112,7 +116,19 @@ fn markdown(r: &Results) -> String {
     streaming(&mut md, r);
     failures(&mut md, r);
     method(&mut md, r);
+    analysis(&mut md, r);
     md
+}
+
+/// The hand-written analysis (`benches/analysis.md`: causes of the misses, from profiles), if any.
+fn analysis(md: &mut String, r: &Results) {
+    if r.plan.quick {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("analysis.md");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let _ = writeln!(md, "{}", text.trim_end());
+    }
 }
 
 fn machine(md: &mut String, r: &Results) {

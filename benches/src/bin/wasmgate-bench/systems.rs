@@ -178,7 +178,8 @@ pub async fn start(id: SystemId, tools: &Tools, upstream: SocketAddr) -> Result<
         SystemId::Direct => bail!("direct has no process of its own"),
         SystemId::Wasmgate | SystemId::WasmgateChain => {
             let config = tools.tmp.join(format!("{}.toml", id.id()));
-            let text = wasmgate_config(addr, admin, upstream, id == SystemId::WasmgateChain);
+            let cache = tools.tmp.join("plugin-cache");
+            let text = wasmgate_config(addr, admin, upstream, (id == SystemId::WasmgateChain).then_some(&*cache));
             std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
             let mut cmd = Command::new(&tools.wasmgate);
             cmd.arg("serve").arg("--config").arg(&config).env("WASMGATE_LOG", "warn");
@@ -216,15 +217,17 @@ pub async fn start(id: SystemId, tools: &Tools, upstream: SocketAddr) -> Result<
     Ok(Running { id, addr, proc: Some(proc) })
 }
 
-/// wasmgate's config: the mock over h2c; with `chain`, auth-keys (demo key) + rewrite (alias,
-/// cap) + rate-limit (limits far above what a bench reaches, so nothing is rejected).
-pub fn wasmgate_config(listen: SocketAddr, admin: SocketAddr, upstream: SocketAddr, chain: bool) -> String {
+/// wasmgate's config: the mock over h2c; with a chain (`Some(cache dir)`), auth-keys (demo key) +
+/// rewrite (alias, cap) + rate-limit (limits far above what a bench reaches, so nothing is
+/// rejected), precompiled into `policy.cache-dir` as a production restart would find them.
+pub fn wasmgate_config(listen: SocketAddr, admin: SocketAddr, upstream: SocketAddr, chain: Option<&Path>) -> String {
     let head = format!(
         "[server]\nlisten = \"{listen}\"\nadmin-listen = \"{admin}\"\n\n[upstreams.mock]\nendpoints = [\"http://{upstream}/v1\"]\nhttp2 = true\n\n"
     );
-    if !chain {
+    let Some(cache) = chain else {
         return head + "[[models]]\nname = \"gpt-4o-mini\"\nupstream = \"mock\"\n";
-    }
+    };
+    let cache = cache.display();
     head + &format!(
         r#"[[models]]
 name = "mock-gpt-4o-mini"
@@ -247,6 +250,7 @@ config = {{ key = "identity", requests = {{ limit = 1000000000000, window-ms = 6
 
 [policy]
 chain = ["auth", "rewrite", "limits"]
+cache-dir = "{cache}"
 "#
     )
 }
@@ -273,6 +277,9 @@ http {{
   upstream mock {{
     server {upstream};
     keepalive 2048;
+    # Keep upstream connections (as Go's pool does) instead of reconnecting every 1,000 requests.
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
   }}
   server {{
     listen {listen} reuseport backlog=4096;
