@@ -35,6 +35,11 @@ fn rps(v: f64) -> String {
     out
 }
 
+/// p50/p99 of a point, `—` when no request completed.
+fn lat(p: &Point, v: f64) -> String {
+    if p.wrk.requests == 0 { "—".into() } else { ms(v) }
+}
+
 fn ms(v: f64) -> String {
     if v >= 100.0 { format!("{v:.0}") } else { format!("{v:.2}") }
 }
@@ -184,8 +189,8 @@ fn handling(md: &mut String, r: &Results, variant: Variant, title: &str) {
                 c,
                 rps(p.wrk.rps),
                 ratio(p.wrk.rps, go),
-                ms(p.wrk.p50_ms),
-                ms(p.wrk.p99_ms),
+                lat(p, p.wrk.p50_ms),
+                lat(p, p.wrk.p99_ms),
                 errors(p),
                 mb(p.rss_idle_kb),
                 mb(p.rss_peak_kb)
@@ -223,7 +228,7 @@ fn proxy_latency(md: &mut String, r: &Results) {
         let direct = r.point(Variant::Proxy, SystemId::Direct, c);
         for p in r.points.iter().filter(|p| p.variant == Variant::Proxy && p.conns == c) {
             let (a50, a99) = match (direct, p.system) {
-                (Some(d), s) if s != SystemId::Direct => {
+                (Some(d), s) if s != SystemId::Direct && p.wrk.requests > 0 => {
                     (format!("{:+.2}", p.wrk.p50_ms - d.wrk.p50_ms), format!("{:+.2}", p.wrk.p99_ms - d.wrk.p99_ms))
                 }
                 _ => ("—".into(), "—".into()),
@@ -234,8 +239,8 @@ fn proxy_latency(md: &mut String, r: &Results) {
                 p.system.label(),
                 rps(p.wrk.rps),
                 ratio(p.wrk.rps, go),
-                ms(p.wrk.p50_ms),
-                ms(p.wrk.p99_ms),
+                lat(p, p.wrk.p50_ms),
+                lat(p, p.wrk.p99_ms),
                 errors(p),
                 mb(p.rss_peak_kb)
             );
@@ -268,8 +273,8 @@ fn proxy_scale(md: &mut String, r: &Results) {
                 rps(p.wrk.rps),
                 ratio(p.wrk.rps, go),
                 ratio(p.wrk.rps, nginx),
-                ms(p.wrk.p50_ms),
-                ms(p.wrk.p99_ms),
+                lat(p, p.wrk.p50_ms),
+                lat(p, p.wrk.p99_ms),
                 errors(p),
                 mb(p.rss_peak_kb)
             );
