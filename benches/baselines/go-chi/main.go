@@ -64,12 +64,17 @@ func parse(w http.ResponseWriter, r *http.Request) ([]byte, *chatRequest, bool) 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8081", "listen address")
 	upstream := flag.String("upstream", "http://127.0.0.1:9000/v1", "upstream base URL")
+	// The open-file limit here is 20,000 per process: at 10,000 client connections the proxy
+	// cannot also open 10,000 upstream sockets, so the pool is bounded (requests beyond it wait
+	// for a connection). net/http has no h2c prior-knowledge client without golang.org/x/net.
+	maxConns := flag.Int("max-conns", 9000, "upstream connections at most (0: unbounded)")
 	flag.Parse()
 
 	client := &http.Client{Transport: &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        20000,
 		MaxIdleConnsPerHost: 20000,
+		MaxConnsPerHost:     *maxConns,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}}

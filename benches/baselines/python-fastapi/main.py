@@ -1,17 +1,21 @@
 """Python (FastAPI) baseline gateway for the benches: the same endpoints as wasmgate.
 
 Run with: UPSTREAM=http://127.0.0.1:9000/v1 CLIENT=httpx|aiohttp uvicorn main:app --port 8082 --no-access-log
+
+POOL bounds the upstream connections (default 9000): the open-file limit here is 20,000 per
+process, so at 10,000 client connections the proxy cannot also open 10,000 upstream sockets.
 """
 import os
 import time
 from typing import Any, List, Literal, Optional, Union
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 UPSTREAM = os.environ.get("UPSTREAM", "http://127.0.0.1:9000/v1")
 CLIENT = os.environ.get("CLIENT", "httpx")
+POOL = int(os.environ.get("POOL", "9000"))
 
 app = FastAPI()
 
@@ -38,11 +42,11 @@ async def client():
         if CLIENT == "aiohttp":
             import aiohttp
 
-            _client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=20000))
+            _client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=POOL))
         else:
             import httpx
 
-            _client = httpx.AsyncClient(limits=httpx.Limits(max_connections=20000, max_keepalive_connections=20000), timeout=60)
+            _client = httpx.AsyncClient(limits=httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL), timeout=60)
     return _client
 
 
@@ -78,8 +82,7 @@ async def proxy(req: ChatRequest, request: Request):
                 resp.release()
             return StreamingResponse(relay(), status_code=resp.status, media_type="text/event-stream")
         data = await resp.read()
-        return JSONResponse(content=None, status_code=resp.status) if not data else \
-            StreamingResponse(iter([data]), status_code=resp.status, media_type="application/json")
+        return Response(content=data, status_code=resp.status, media_type="application/json")
     upstream = c.build_request("POST", url, content=body, headers=headers)
     resp = await c.send(upstream, stream=True)
     if req.stream:
@@ -90,4 +93,4 @@ async def proxy(req: ChatRequest, request: Request):
         return StreamingResponse(relay(), status_code=resp.status_code, media_type="text/event-stream")
     data = await resp.aread()
     await resp.aclose()
-    return StreamingResponse(iter([data]), status_code=resp.status_code, media_type="application/json")
+    return Response(content=data, status_code=resp.status_code, media_type="application/json")

@@ -1,0 +1,110 @@
+//! The gateway load harness: one command that builds wasmgate and the baselines, starts a mock
+//! upstream and each system in turn on free loopback ports, drives the report's five scenarios
+//! with `wrk` (and an SSE client of our own for scenario 4), and writes `REPORT.md`,
+//! `results.json` and SVG charts.
+//!
+//! Run with: `cargo run -p wasmgate-bench --release -- all` (about 15 minutes), or
+//! `cargo run -p wasmgate-bench --release -- all --quick` (under 3 minutes; checks that every
+//! system answers correctly and exits non-zero if one does not, never on a timing).
+
+mod charts;
+mod model;
+mod prepare;
+mod probe;
+mod process;
+mod report;
+mod rss;
+mod scenarios;
+mod sse;
+mod systems;
+mod targets;
+mod wrk;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "wasmgate-bench", about = "Side-by-side gateway benchmarks (wasmgate, Go chi, FastAPI, nginx)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build everything, run the five scenarios on every system, write the report.
+    All(AllArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AllArgs {
+    /// Every scenario briefly (< 3 minutes), as CI runs it: fails if a system answers wrongly.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write REPORT.md, results.json and the charts (default: `benches/results`, or
+    /// `target/bench-quick` with --quick, so a quick run never overwrites the committed report).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Skip the builds (binaries from an earlier run must exist).
+    #[arg(long)]
+    no_build: bool,
+    /// Only these systems (comma-separated ids, e.g. `wasmgate,go-chi`); default all.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::All(args) => runtime.block_on(all(args)),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("FAILED: some system did not answer correctly (see the failures above and in the report)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs everything; `Ok(false)` when a correctness check failed.
+async fn all(args: AllArgs) -> Result<bool> {
+    let root = prepare::workspace_root()?;
+    let out = match args.out {
+        Some(p) => p,
+        None if args.quick => root.join("target/bench-quick"),
+        None => root.join("benches/results"),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let (tools, _scratch) = prepare::prepare(&root, !args.no_build).await?;
+    let plan = scenarios::Plan::new(args.quick);
+    let systems = systems::SystemId::selected(&args.only)?;
+    let started = std::time::Instant::now();
+    let results = scenarios::run_all(&tools, &plan, &systems).await?;
+    let ok = results.failures.is_empty();
+    let mut results = results;
+    results.wall_seconds = started.elapsed().as_secs_f64();
+    report::write(&out, &results)?;
+    charts::write(&out, &results)?;
+    println!("report: {}", out.join("REPORT.md").display());
+    for f in &results.failures {
+        eprintln!("check failed: {f}");
+    }
+    let failed = results.failures.len();
+    println!("bench checks: {} passed, {failed} failed", (results.checks as usize).saturating_sub(failed));
+    Ok(ok)
+}
