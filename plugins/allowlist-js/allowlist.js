@@ -9,10 +9,10 @@ export const schema = {
   require: t.optional(t.oneOf("any", "both"), "any"),
   // Allowed client addresses: IPv4/IPv6 addresses or CIDR ranges.
   ips: t.optional(t.list(t.string()), []),
-  // Where the client address is read. The WIT request carries no peer address, so it comes
-  // from a header set by the proxy in front of the gateway; of a list, the LAST entry (the
-  // one that proxy appended) counts.
-  "client-ip-header": t.optional(t.string(), "x-forwarded-for"),
+  // Where the client address is read. Default: the TCP peer the gateway saw (`clientIp`),
+  // which a client cannot forge. Behind a trusted proxy, the header it sets (e.g.
+  // `x-forwarded-for`); of a list, the LAST entry (the one that proxy appended) counts.
+  "client-ip-header": t.optional(t.string()),
   // Accepted API keys, as in auth-keys: sha256 of the key, and the identity it stands for.
   keys: t.optional(
     t.list(
@@ -51,8 +51,9 @@ export function configure(config) {
   }
 }
 
-/** The client address from the configured header (last list entry), as text, if valid. */
+/** The client address (the peer, or the configured header's last entry), as text, if valid. */
 export function clientIp(config, req) {
+  if (config["client-ip-header"] === undefined) return parseIp(req.clientIp ?? "") ? req.clientIp : undefined;
   const value = header(req, config["client-ip-header"]);
   if (value === undefined) return undefined;
   const last = value.split(",").pop().trim();

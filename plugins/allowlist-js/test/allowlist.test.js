@@ -10,8 +10,9 @@ import { sha256Hex } from "../sha256.js";
 
 const sha = (s) => createHash("sha256").update(s).digest("hex");
 
+// Most cases below read the address from a proxy header; the default (the peer) has its own test.
 function configured(json) {
-  const config = parseConfig(JSON.stringify(json), Allowlist.schema);
+  const config = parseConfig(JSON.stringify({ "client-ip-header": "x-forwarded-for", ...json }), Allowlist.schema);
   Allowlist.configure(config);
   return config;
 }
@@ -41,6 +42,16 @@ test("ip parsing and ranges", () => {
   assert.ok(!inRange(parseIp("10.0.0.1"), parseCidr("::/0")), "families never mix");
   assert.ok(inRange(parseIp("203.0.113.7"), parseCidr("203.0.113.7")));
   assert.throws(() => parseCidr("10.0.0.0/33"), /prefix length/);
+});
+
+test("by default the client ip is the TCP peer, and headers are ignored", () => {
+  const config = parseConfig(JSON.stringify({ ips: ["127.0.0.0/8"] }), Allowlist.schema);
+  Allowlist.configure(config);
+  const peer = testRequest({ clientIp: "127.0.0.1", headers: [["x-forwarded-for", "8.8.8.8"]] });
+  assert.equal(clientIp(config, peer), "127.0.0.1");
+  assert.equal(Allowlist.authenticate(config, peer).tag, "allow");
+  const outside = testRequest({ clientIp: "192.0.2.1", headers: [["x-forwarded-for", "127.0.0.1"]] });
+  assert.equal(Allowlist.authenticate(config, outside).val.status, 403);
 });
 
 test("client ip is the last entry of the header", () => {
