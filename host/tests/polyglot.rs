@@ -22,6 +22,17 @@ fn cache_dir() -> String {
     format!("{}/plugin-cache", env!("CARGO_TARGET_TMPDIR"))
 }
 
+/// Serializes gateway starts in this file. Each test's gateway has its own engine, so tests
+/// starting together would each compile the same multi-megabyte component at once (on CI's 2
+/// cores, minutes each); one at a time, the first compiles into the disk cache and the others
+/// load the `.cwasm` in milliseconds.
+static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn start(cfg: &str) -> Harness {
+    let _one_at_a_time = STARTING.lock().await;
+    Harness::with(MockConfig::default(), cfg).await
+}
+
 fn plugin(id: &str, kind: &str, path: &str, extra: &str) -> String {
     format!("\n[plugins.{id}]\nkind = \"{kind}\"\npath = \"{path}\"\n{extra}\n")
 }
@@ -60,7 +71,7 @@ const PII: &str = r#"{"model":"mock-gpt-4o","messages":[
 async fn python_redaction_changes_what_the_upstream_receives() {
     let cfg =
         redact(r#"config = { replacement = "[{detector}]", count-header = "x-redactions" }"#) + &chain(&["redact"]);
-    let h = Harness::with(MockConfig::default(), &cfg).await;
+    let h = start(&cfg).await;
 
     let r = chat(&h, &[], PII).await;
     assert_eq!(r.status(), 200);
@@ -80,7 +91,7 @@ async fn python_redaction_changes_what_the_upstream_receives() {
 
 #[tokio::test]
 async fn python_plugin_serves_concurrent_requests_on_several_instances() {
-    let h = Harness::with(MockConfig::default(), &(redact("") + &chain(&["redact"]))).await;
+    let h = start(&(redact("") + &chain(&["redact"]))).await;
     let body = r#"{"model":"mock-gpt-4o","messages":[{"role":"user","content":"mail me: bob@example.net"}]}"#;
     let calls = (0..12).map(|_| chat(&h, &[], body));
     for r in futures_util::future::join_all(calls).await {
@@ -94,10 +105,10 @@ async fn python_plugin_serves_concurrent_requests_on_several_instances() {
 #[tokio::test]
 async fn js_allowlist_allows_by_address_or_key_and_refuses_others() {
     let cfg = allowlist(&format!(
-        r#"config = {{ ips = ["10.0.0.0/8", "2001:db8::/32"], keys = [{{ sha256 = "{}", subject = "alice", tenant = "acme", metadata = {{ plan = "pro" }} }}] }}"#,
+        r#"config = {{ client-ip-header = "x-forwarded-for", ips = ["10.0.0.0/8", "2001:db8::/32"], keys = [{{ sha256 = "{}", subject = "alice", tenant = "acme", metadata = {{ plan = "pro" }} }}] }}"#,
         sha256("sk-alice")
     )) + &chain(&["allow"]);
-    let h = Harness::with(MockConfig::default(), &cfg).await;
+    let h = start(&cfg).await;
 
     let r = chat(&h, &[("x-forwarded-for", "203.0.113.9, 10.1.2.3")], CHAT).await;
     assert_eq!(r.status(), 200);
@@ -129,10 +140,10 @@ async fn js_allowlist_allows_by_address_or_key_and_refuses_others() {
 #[tokio::test]
 async fn js_allowlist_requiring_both_answers_403_outside_the_ranges() {
     let cfg = allowlist(&format!(
-        r#"config = {{ require = "both", ips = ["192.168.1.64/27"], keys = [{{ sha256 = "{}", subject = "svc" }}] }}"#,
+        r#"config = {{ client-ip-header = "x-forwarded-for", require = "both", ips = ["192.168.1.64/27"], keys = [{{ sha256 = "{}", subject = "svc" }}] }}"#,
         sha256("k1")
     )) + &chain(&["allow"]);
-    let h = Harness::with(MockConfig::default(), &cfg).await;
+    let h = start(&cfg).await;
     let key = ("authorization", "Bearer k1");
     assert_eq!(chat(&h, &[key, ("x-forwarded-for", "192.168.1.70")], CHAT).await.status(), 200);
     let e = openai_error(chat(&h, &[key, ("x-forwarded-for", "192.168.1.96")], CHAT).await, 403).await;
@@ -146,6 +157,14 @@ async fn js_allowlist_requiring_both_answers_403_outside_the_ranges() {
 }
 
 #[tokio::test]
+async fn js_allowlist_by_default_trusts_the_tcp_peer_not_a_forged_header() {
+    let h = start(&(allowlist(r#"config = { ips = ["10.0.0.0/8"] }"#) + &chain(&["allow"]))).await;
+    let e = openai_error(chat(&h, &[("x-forwarded-for", "10.1.2.3")], CHAT).await, 403).await;
+    assert_eq!(e["code"], "ip_not_allowed");
+    assert_eq!(h.mock.stats.snapshot().requests, 0);
+}
+
+#[tokio::test]
 async fn js_auth_python_rewrite_and_rust_rewrite_in_one_chain() {
     let cfg = allowlist(r#"config = { ips = ["127.0.0.1"], ip-subject = "office" }"#)
         + &redact("")
@@ -156,10 +175,11 @@ async fn js_auth_python_rewrite_and_rust_rewrite_in_one_chain() {
             r#"config = { system-prompt = "Be brief.", set-headers = { x-team = "blue" } }"#,
         )
         + &chain(&["allow", "redact", "rw"]);
-    let h = Harness::with(MockConfig::default(), &cfg).await;
+    let h = start(&cfg).await;
 
     let body = r#"{"model":"mock-gpt-4o","messages":[{"role":"user","content":"reach me at 0612345678"}]}"#;
-    let r = chat(&h, &[("x-forwarded-for", "127.0.0.1")], body).await;
+    // Allowed by the TCP peer (127.0.0.1), whatever a header claims.
+    let r = chat(&h, &[("x-forwarded-for", "8.8.8.8")], body).await;
     assert_eq!(r.status(), 200);
     let up = h.mock.recorded().pop().unwrap();
     assert_eq!(up.headers.get("x-wasmgate-subject").map(String::as_str), Some("office"));
@@ -169,8 +189,11 @@ async fn js_auth_python_rewrite_and_rust_rewrite_in_one_chain() {
         json!([{"role":"system","content":"Be brief."},{"role":"user","content":"reach me at [REDACTED]"}])
     );
 
-    let e = openai_error(chat(&h, &[("x-forwarded-for", "10.9.9.9")], body).await, 403).await;
-    assert_eq!(e["code"], "ip_not_allowed");
+    // From another address (127.0.0.2 is loopback too on Linux): refused before the rewrites.
+    let other =
+        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let r = other.post(h.url("/v1/chat/completions")).body(body.to_string()).send().await.unwrap();
+    assert_eq!(openai_error(r, 403).await["code"], "ip_not_allowed");
     assert_eq!(h.mock.stats.snapshot().requests, 1);
 }
 
@@ -178,6 +201,7 @@ async fn load_error(id: &str, kind: &str, path: &str, extra: &str) -> String {
     let mock = wasmgate::mock::MockServer::start("127.0.0.1:0".parse().unwrap(), MockConfig::default()).await.unwrap();
     let text = base_config(mock.addr, &(plugin(id, kind, path, extra) + &chain(&[id])));
     let config = wasmgate::config::Config::parse(&text, None).unwrap();
+    let _one_at_a_time = STARTING.lock().await;
     match wasmgate::server::Snapshot::from_config(config).await {
         Ok(_) => panic!("{path} should not load"),
         Err(e) => e.to_string(),
@@ -212,7 +236,7 @@ async fn metric(h: &Harness, needle: &str) -> bool {
 async fn a_raising_or_throwing_plugin_is_contained_by_its_failure_policy() {
     for (id, kind, path) in [("raise", "rewrite", built(art::RAISE_PY)), ("throw", "auth", built(art::THROW_JS))] {
         let cfg = plugin(id, kind, path, "failure = \"fail-closed\"") + &chain(&[id]);
-        let h = Harness::with(MockConfig::default(), &cfg).await;
+        let h = start(&cfg).await;
         for _ in 0..3 {
             let e = openai_error(h.post("/v1/chat/completions", CHAT).await, 503).await;
             assert_eq!(e["code"], "policy_unavailable");
@@ -225,7 +249,7 @@ async fn a_raising_or_throwing_plugin_is_contained_by_its_failure_policy() {
         assert_eq!(h.mock.stats.snapshot().requests, 0, "{id}: nothing forwarded");
 
         let cfg = plugin(id, kind, path, "failure = \"fail-open\"") + &chain(&[id]);
-        let h = Harness::with(MockConfig::default(), &cfg).await;
+        let h = start(&cfg).await;
         for _ in 0..2 {
             assert_eq!(h.post("/v1/chat/completions", CHAT).await.status(), 200, "{id}: fail-open skips the plugin");
         }
