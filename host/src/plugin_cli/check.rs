@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Settings, inspect, kind_name, not_a_plugin};
+use super::{Settings, inspect, not_a_plugin};
 
 /// Prints the component's world, imports, exports, size and compile time, then loads it with
 /// `config` (JSON or TOML file; default `{}`) and runs `configure`. Err = would not load.
@@ -27,6 +27,6 @@ pub async fn check(file: &Path, config: Option<&Path>) -> Result<(), String> {
     let settings =
         Settings { timeout: Duration::from_millis(500), memory_limit_mib: 64, max_reuse: 1, pass_body: false };
     c.load(file, config, &settings).await?;
-    println!("configure: ok — the plugin would load as kind = \"{}\"", kind_name(kind));
+    println!("configure: ok — the plugin would load as kind = \"{}\"", kind.world());
     Ok(())
 }

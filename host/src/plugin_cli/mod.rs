@@ -16,9 +16,7 @@ pub use check::check;
 pub use new::{Lang, new_project};
 pub use run::{RunOptions, run};
 
-use crate::policy::{
-    EngineOptions, FailurePolicy, Plugin, PluginKind, PluginSource, PluginSpec, PolicyEngine, engine::Inspection,
-};
+use crate::policy::{EngineOptions, FailurePolicy, Plugin, PluginSource, PluginSpec, PolicyEngine, engine::Inspection};
 
 /// The plugin's own config (what `config.PLUGIN` holds in the gateway's TOML), from a JSON or
 /// TOML file, as the JSON string `configure` receives. No file: `{}`.
@@ -86,10 +84,6 @@ fn not_a_plugin(file: &Path, info: &Inspection) -> String {
         file.display(),
         if info.exports.is_empty() { "nothing".to_string() } else { info.exports.join(", ") }
     )
-}
-
-fn kind_name(k: PluginKind) -> &'static str {
-    k.world()
 }
 
 /// Resident set size of this process, bytes (Linux; 0 elsewhere).

@@ -104,6 +104,8 @@ pub async fn run(file: &Path, request: &Path, config: Option<&Path>, opts: &RunO
     println!("time per call, fresh instance:   {}", stats(fresh));
 
     // Memory: instances alive at once (configured, as the pool keeps them).
+    // Linear memory of the instance that served the calls above (it grows with a GC heap).
+    let linear = plugin.idle_instance_memory();
     // The pool's idle instance first, so every instance counted below is new.
     let warm = plugin.checkout("warm").await;
     let before = rss_bytes();
@@ -119,7 +121,7 @@ pub async fn run(file: &Path, request: &Path, config: Option<&Path>, opts: &RunO
     println!(
         "memory:   {} RSS per live configured instance ({LIVE_INSTANCES} alive), linear memory {} each; process RSS {} before load, {} now",
         kib(per_instance),
-        mib(plugin.peak_instance_memory() as u64),
+        mib(linear as u64),
         mib(rss_start),
         mib(rss_bytes()),
     );
@@ -213,20 +215,15 @@ fn read_request(path: &Path, extra_headers: &[String]) -> Result<(RequestView, V
     for (n, _) in &mut headers {
         n.make_ascii_lowercase();
     }
-    let view = RequestView {
-        id: String::new(),
-        method: recorded.method.unwrap_or_else(|| "POST".to_string()),
-        path: recorded.path.unwrap_or_else(|| endpoint.route().to_string()),
+    let mut view = RequestView::new(
+        &api,
+        String::new(),
+        recorded.method.unwrap_or_else(|| "POST".to_string()),
+        recorded.path.unwrap_or_else(|| endpoint.route().to_string()),
         headers,
-        client_ip: recorded.client_ip.unwrap_or_else(|| "127.0.0.1".to_string()),
-        tenant: recorded.tenant,
-        identity: None,
-        model: api.model().to_string(),
-        endpoint: api.endpoint().name(),
-        stream: api.stream(),
-        max_tokens: api.max_tokens(),
-        prompt_tokens_estimate: api.prompt_tokens_estimate(),
-    };
+        recorded.client_ip.unwrap_or_else(|| "127.0.0.1".to_string()),
+    );
+    view.tenant = recorded.tenant;
     Ok((view, body))
 }
 

@@ -204,7 +204,6 @@ pub struct Plugin {
     pub(crate) breaker: Breaker,
     ticks: u64,
     loaded_at: std::time::SystemTime,
-    peak_linear: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -235,7 +234,6 @@ impl Plugin {
             breaker: Breaker::default(),
             ticks,
             loaded_at: std::time::SystemTime::now(),
-            peak_linear: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -345,7 +343,6 @@ impl Plugin {
 
     /// Returns a cleanly used instance to the pool (or drops it when worn out or surplus).
     pub(crate) fn checkin(&self, mut inst: Instance) {
-        self.peak_linear.fetch_max(inst.store.data().limiter.linear_bytes, std::sync::atomic::Ordering::Relaxed);
         inst.uses += 1;
         if inst.uses >= self.spec.max_reuse {
             return;
@@ -357,9 +354,10 @@ impl Plugin {
         }
     }
 
-    /// The largest linear memory an instance had after a clean call, in bytes (`plugin run`).
-    pub fn peak_instance_memory(&self) -> usize {
-        self.peak_linear.load(std::sync::atomic::Ordering::Relaxed)
+    /// The largest linear memory among the idle instances, in bytes (for `plugin run`; read
+    /// from the pool rather than counted on every call).
+    pub fn idle_instance_memory(&self) -> usize {
+        self.idle.lock().map_or(0, |v| v.iter().map(|i| i.store.data().limiter.linear_bytes).max().unwrap_or(0))
     }
 
     /// Why a call failed, from the error and the instance's state. The instance is dropped by

@@ -76,28 +76,22 @@ pub(super) async fn run(
     if snap.chain.is_empty() && snap.tenants.is_empty() {
         return Ok(PolicyResult::Continue(Effects::default()));
     }
-    let mut view = RequestView {
-        id: request_id.to_str().unwrap_or_default().to_string(),
-        method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
-        headers: parts
+    let mut view = RequestView::new(
+        api,
+        request_id.to_str().unwrap_or_default().to_string(),
+        parts.method.as_str().to_string(),
+        parts.uri.path().to_string(),
+        parts
             .headers
             .iter()
             .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_string(), v.to_string())))
             .collect(),
-        client_ip: parts
+        parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|ci| ci.0.ip().to_canonical().to_string())
             .unwrap_or_default(),
-        tenant: None,
-        identity: None,
-        model: api.model().to_string(),
-        endpoint: api.endpoint().name(),
-        stream: api.stream(),
-        max_tokens: api.max_tokens(),
-        prompt_tokens_estimate: api.prompt_tokens_estimate(),
-    };
+    );
     let mut effects = match run_chain(&snap.chain, &mut view, raw, ChainEffects::default()).await? {
         Step::Respond(resp) => return Ok(PolicyResult::Respond(resp)),
         Step::Continue(e) => e,
