@@ -109,9 +109,27 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// `s` with control characters (newlines, ESC, C1) and bidi overrides written as escapes: a
+/// plugin logs what clients send, and must not forge log lines or colour a terminal.
+fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(unsafe_char) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 impl Host for HostState {
     async fn log(&mut self, level: Level, message: String) -> Result<()> {
-        let msg = truncate(&message, MAX_LOG);
+        let msg = escape_controls(truncate(&message, MAX_LOG));
         let (plugin, rid) = (&self.caps.plugin_id, &self.request_id);
         match level {
             Level::Trace => tracing::trace!(plugin = %plugin, request_id = %rid, "{msg}"),
@@ -162,5 +180,19 @@ impl Host for HostState {
     async fn kv_delete(&mut self, key: String) -> Result<()> {
         self.caps.kv.delete(&self.caps.key(&key));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn plugin_log_lines_cannot_carry_control_characters() {
+        assert_eq!(escape_controls("plain text, ünïcode 日本"), "plain text, ünïcode 日本");
+        let forged = "ok\n2026-01-01T00:00:00Z  INFO forged\r\x1b[31mred\u{7f}\u{85}\u{202e}";
+        let escaped = escape_controls(forged);
+        assert_eq!(escaped, "ok\\n2026-01-01T00:00:00Z  INFO forged\\r\\u{1b}[31mred\\u{7f}\\u{85}\\u{202e}");
+        assert!(!escaped.chars().any(char::is_control));
     }
 }
