@@ -127,9 +127,10 @@ struct MockArgs {
     /// Delay between stream chunks.
     #[arg(long, default_value_t = 0)]
     chunk_interval_ms: u64,
-    /// Keep the last 256 requests for `GET /_mock/requests` (off by default: it costs a lock per request).
-    #[arg(long)]
-    record: bool,
+    /// Keep the last N requests (bodies included) for `GET /_mock/requests`; `--record` alone
+    /// keeps 256. Off by default: it holds memory and costs a lock per request.
+    #[arg(long, num_args = 0..=1, default_value_t = 0, default_missing_value = "256", value_name = "N")]
+    record: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,7 +181,10 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASMGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colour codes only for a person at a terminal: in a file or a log collector they are noise.
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }
 
 fn plugin_new(a: PluginNewArgs) -> Result<(), String> {
@@ -210,7 +214,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let (mut config, mock) = match &args.config {
         Some(path) => (Config::load(path).map_err(|e| e.to_string().trim_end().to_string())?, None),
         None => {
-            let mock = MockServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), MockConfig::default())
+            // Records nothing: a demo gateway left running must not hold the last request bodies.
+            let mock_cfg = MockConfig { record: 0, ..MockConfig::default() };
+            let mock = MockServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), mock_cfg)
                 .await
                 .map_err(|e| format!("cannot start the embedded mock upstream: {e}"))?;
             let config = embedded_default(mock.addr).map_err(|e| e.to_string())?;

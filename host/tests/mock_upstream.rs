@@ -514,7 +514,7 @@ async fn recorded_requests_show_method_path_headers_and_body() {
 
 #[tokio::test]
 async fn recording_can_be_switched_off() {
-    let server = start_with(MockConfig { record: false, ..MockConfig::default() }).await;
+    let server = start_with(MockConfig { record: 0, ..MockConfig::default() }).await;
     client().post(format!("{}/chat/completions", server.base_url())).json(&chat_body(false)).send().await.unwrap();
     assert!(server.recorded().is_empty());
     assert_eq!(server.stats.snapshot().requests, 1);

@@ -57,9 +57,11 @@ pub struct MockConfig {
     /// Model ids served by `/v1/models`. Default `["mock-gpt-4o", "mock-gpt-4o-mini", "mock-embedding"]`.
     /// Any model id is accepted by the other endpoints.
     pub models: Vec<String>,
-    /// Keep the last 256 requests for [`MockServer::recorded`]. Default true;
-    /// switch off in benches to drop the one lock on the request path.
-    pub record: bool,
+    /// How many of the last requests (bodies included) [`MockServer::recorded`] keeps; 0 keeps
+    /// none and skips the one lock on the request path. Default 256, for tests that read what
+    /// reached the upstream; the embedded default and `wasmgate mock-upstream` use 0, since
+    /// a long-running mock would hold up to 256 request bodies for nobody.
+    pub record: usize,
 }
 
 impl Default for MockConfig {
@@ -69,7 +71,7 @@ impl Default for MockConfig {
             chunks: 8,
             chunk_interval: Duration::ZERO,
             models: ["mock-gpt-4o", "mock-gpt-4o-mini", "mock-embedding"].into_iter().map(String::from).collect(),
-            record: true,
+            record: record::CAPACITY,
         }
     }
 }
@@ -144,7 +146,7 @@ impl MockServer {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let stats = Arc::new(MockStats::default());
-        let recorder = Arc::new(RequestRecorder::default());
+        let recorder = Arc::new(RequestRecorder::with_capacity(cfg.record));
         let app = router(cfg, stats.clone(), recorder.clone());
         let server_stats = stats.clone();
         let (stop, mut stopped) = watch::channel(false);
@@ -165,7 +167,7 @@ impl MockServer {
         format!("http://{}/v1", self.addr)
     }
 
-    /// The last requests received (at most 256), oldest first.
+    /// The last requests received (at most [`MockConfig::record`]), oldest first.
     pub fn recorded(&self) -> Vec<RecordedRequest> {
         self.recorder.snapshot()
     }
@@ -207,6 +209,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stats = Arc::new(MockStats::default());
-    let app = router(cfg, stats.clone(), Arc::new(RequestRecorder::default()));
+    let recorder = Arc::new(RequestRecorder::with_capacity(cfg.record));
+    let app = router(cfg, stats.clone(), recorder);
     serve::run(listener, app, Some(stats), shutdown).await
 }

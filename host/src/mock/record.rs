@@ -1,5 +1,5 @@
 //! The request recorder: a bounded ring of the last requests, for tests to inspect what reached
-//! the upstream. The one lock on the request path; `MockConfig::record = false` skips it.
+//! the upstream. The one lock on the request path; `MockConfig::record = 0` skips it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-/// How many requests the recorder keeps.
+/// How many requests the recorder keeps by default (the tests' `MockConfig::default()`).
 pub const CAPACITY: usize = 256;
 
 /// One request as the mock received it.
@@ -24,17 +24,32 @@ pub struct RecordedRequest {
 }
 
 /// A bounded, oldest-evicted log of [`RecordedRequest`]s.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RequestRecorder {
     ring: Mutex<VecDeque<RecordedRequest>>,
+    capacity: usize,
+}
+
+impl Default for RequestRecorder {
+    fn default() -> Self {
+        Self::with_capacity(CAPACITY)
+    }
 }
 
 impl RequestRecorder {
-    /// Append `request`, dropping the oldest beyond [`CAPACITY`].
+    /// A recorder keeping the last `capacity` requests (0: none).
+    pub fn with_capacity(capacity: usize) -> Self {
+        RequestRecorder { ring: Mutex::new(VecDeque::new()), capacity }
+    }
+
+    /// Append `request`, dropping the oldest beyond the capacity.
     pub fn record(&self, request: RecordedRequest) {
+        if self.capacity == 0 {
+            return;
+        }
         // A poisoned lock only means another request panicked mid-push; the ring is still valid.
         let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        if ring.len() >= CAPACITY {
+        while ring.len() >= self.capacity {
             ring.pop_front();
         }
         ring.push_back(request);

@@ -91,7 +91,7 @@ pub(crate) async fn admit(
     let controls = Controls::from_headers(&state.cfg, headers)?;
     let parsed = if body.is_empty() { Ok(Value::Null) } else { serde_json::from_slice::<Value>(body) };
     let header_echo = header_map(headers);
-    if state.cfg.record {
+    if state.cfg.record > 0 {
         let recorded_body = match &parsed {
             Ok(value) => value.clone(),
             Err(_) => Value::String(String::from_utf8_lossy(body).into_owned()),
