@@ -79,17 +79,16 @@ pub struct StreamOptions {
 }
 
 /// Sampling parameters shared by chat and completions, range-checked by [`Sampling::validate`].
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+///
+/// They are fields of each request struct, not a `#[serde(flatten)]`ed struct: serde
+/// deserializes flattened fields from a buffer that loses the field path, so a wrong type
+/// (`"temperature":"hot"`) could not name its field.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Sampling {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence_penalty: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency_penalty: Option<f64>,
 }
 
@@ -137,8 +136,16 @@ pub struct ChatRequest {
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_completion_tokens: Option<u32>,
-    #[serde(flatten)]
-    pub sampling: Sampling,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -156,11 +163,38 @@ pub struct CompletionRequest {
     pub stream_options: Option<StreamOptions>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
-    #[serde(flatten)]
-    pub sampling: Sampling,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+macro_rules! sampling_accessor {
+    ($t:ty) => {
+        impl $t {
+            /// The sampling parameters, for validation.
+            pub fn sampling(&self) -> Sampling {
+                Sampling {
+                    temperature: self.temperature,
+                    top_p: self.top_p,
+                    n: self.n,
+                    presence_penalty: self.presence_penalty,
+                    frequency_penalty: self.frequency_penalty,
+                }
+            }
+        }
+    };
+}
+sampling_accessor!(ChatRequest);
+sampling_accessor!(CompletionRequest);
 
 /// `POST /v1/embeddings`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,6 +232,10 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
                 inner.line(),
                 inner.column()
             ))
+        } else if let Some(key) = duplicate_key(&inner.to_string()) {
+            // serde reports a repeated field at the object holding it: name the key itself.
+            let param = if path == "." { key.to_string() } else { format!("{path}.{key}") };
+            ApiError::invalid_param(param.clone(), format!("Duplicate key '{param}' in the request body."))
         } else if path == "." {
             ApiError::malformed_json(format!("The request body must be a JSON object: {inner}."))
         } else {
@@ -207,6 +245,11 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
             ApiError::invalid_param(path.clone(), format!("Invalid value for '{path}': {msg}."))
         }
     })
+}
+
+/// The key of serde's "duplicate field `key`" error.
+fn duplicate_key(msg: &str) -> Option<&str> {
+    msg.strip_prefix("duplicate field `")?.split('`').next()
 }
 
 fn require_model(model: &str) -> Result<(), ApiError> {
@@ -237,7 +280,7 @@ impl ApiRequest {
                     }
                 }
                 positive("max_tokens", r.max_tokens)?;
-                r.sampling.validate()?;
+                r.sampling().validate()?;
                 Ok(ApiRequest::Completions(r))
             }
             Endpoint::Embeddings => {
@@ -404,7 +447,7 @@ fn validate_chat(r: &ChatRequest) -> Result<(), ApiError> {
     validate_messages(&r.messages)?;
     positive("max_tokens", r.max_tokens)?;
     positive("max_completion_tokens", r.max_completion_tokens)?;
-    r.sampling.validate()
+    r.sampling().validate()
 }
 
 fn validate_messages(messages: &[ChatMessage]) -> Result<(), ApiError> {
@@ -447,7 +490,7 @@ mod tests {
         let body = r#"{"model":"m","messages":[{"role":"user","content":"hi","name":"bob"}],"seed":7,"response_format":{"type":"json_object"},"temperature":0.5}"#;
         let r = ApiRequest::parse(Endpoint::Chat, body.as_bytes()).unwrap();
         let ApiRequest::Chat(c) = &r else { panic!("chat") };
-        assert_eq!(c.sampling.temperature, Some(0.5));
+        assert_eq!(c.sampling().temperature, Some(0.5));
         assert!(!c.extra.contains_key("temperature"), "typed fields must not also land in extra");
         assert!(c.extra.contains_key("seed"));
         let out: Value = serde_json::from_slice(&r.to_json().unwrap()).unwrap();
@@ -475,6 +518,32 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("max_tokens"));
         let e = err(Endpoint::Embeddings, r#"{"model":"m"}"#);
         assert_eq!(e.param.as_deref(), Some("input"));
+    }
+
+    #[test]
+    fn wrong_types_and_duplicate_keys_name_the_field() {
+        let msg = r#""messages":[{"role":"user","content":"a"}]"#;
+        for (field, value) in [
+            ("temperature", r#""hot""#),
+            ("top_p", "[1]"),
+            ("n", "1.5"),
+            ("presence_penalty", "true"),
+            ("frequency_penalty", "{}"),
+            ("max_completion_tokens", r#""x""#),
+        ] {
+            let e = err(Endpoint::Chat, &format!(r#"{{"model":"m",{msg},"{field}":{value}}}"#));
+            assert_eq!(e.param.as_deref(), Some(field), "{}", e.message);
+            assert_eq!(e.code, Some("invalid_value"), "{}", e.message);
+        }
+        let e = err(Endpoint::Completions, r#"{"model":"m","prompt":"p","temperature":"hot"}"#);
+        assert_eq!(e.param.as_deref(), Some("temperature"), "{}", e.message);
+        let e = err(Endpoint::Chat, &format!(r#"{{"model":"m","model":"n",{msg}}}"#));
+        assert_eq!(e.param.as_deref(), Some("model"), "{}", e.message);
+        assert!(e.message.contains("Duplicate key"), "{}", e.message);
+        let e = err(Endpoint::Chat, &format!(r#"{{"model":"m",{msg},"temperature":1,"temperature":1}}"#));
+        assert_eq!(e.param.as_deref(), Some("temperature"), "{}", e.message);
+        let e = err(Endpoint::Chat, r#"{"model":"m","messages":[{"role":"user","role":"user","content":"a"}]}"#);
+        assert_eq!(e.param.as_deref(), Some("messages[0].role"), "{}", e.message);
     }
 
     #[test]
