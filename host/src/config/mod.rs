@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub admin_listen: SocketAddr,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// Peers whose forwarding headers are trusted (`server.trusted-proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// A secret read from the environment; never printed.
@@ -85,6 +87,10 @@ pub struct UpstreamConfig {
     pub first_byte_timeout: Duration,
     pub total_timeout: Duration,
     pub max_idle_per_endpoint: usize,
+    /// Headers the upstream config sends itself (`organization`, `project`, `headers`).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Client headers let through although dropped by default (`forward-client-headers`).
+    pub forward_client_headers: Vec<http::HeaderName>,
 }
 
 /// How a model name is matched.
@@ -163,6 +169,8 @@ pub struct TenantConfig {
     pub max_concurrent_plugin_calls: u32,
     /// Upstream name → the upstream this tenant uses instead.
     pub upstream_overrides: BTreeMap<String, String>,
+    /// Tenant-less identities from the global chain may use this tenant.
+    pub allow_global_identities: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -44,6 +44,12 @@ pub struct RawTenant {
     /// Upstream substitutions for this tenant: `{ openai = "openai-acme" }` sends what would go
     /// to `[upstreams.openai]` to `[upstreams.openai-acme]` (its own key or endpoint).
     pub upstream_overrides: Option<Spanned<BTreeMap<String, String>>>,
+    /// Let callers whose identity comes from the global chain without a tenant (a key bound to
+    /// no tenant) use this tenant by naming it in the path or `Host`. Without it such a caller
+    /// gets 403 `tenant_mismatch`: a tenant-less key must not pick a tenant, and with it the
+    /// tenant's provider account (`upstream-overrides`). Default false.
+    #[serde(default)]
+    pub allow_global_identities: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -57,6 +63,10 @@ pub struct RawServer {
     pub max_body_bytes: Option<Spanned<u64>>,
     /// How long in-flight requests and streams may take to finish after SIGTERM. Default `30s`.
     pub shutdown_grace: Option<Spanned<String>>,
+    /// Peers (addresses or CIDR blocks, `["10.0.0.0/8", "127.0.0.1"]`) whose `X-Forwarded-*` and
+    /// `Forwarded` headers are kept and appended to. From any other peer they are replaced by
+    /// what the gateway saw on the TCP connection. Default: none.
+    pub trusted_proxies: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +89,18 @@ pub struct RawUpstream {
     pub total_timeout: Option<Spanned<String>>,
     /// Idle pooled connections kept per endpoint. Default 512.
     pub max_idle_per_endpoint: Option<usize>,
+    /// Sent as `OpenAI-Organization` with every request to this upstream. Default: none.
+    pub organization: Option<Spanned<String>>,
+    /// Sent as `OpenAI-Project` with every request to this upstream. Default: none.
+    pub project: Option<Spanned<String>>,
+    /// More headers sent with every request to this upstream (replacing a client's). Not
+    /// framing, hop-by-hop, `host` or `authorization` (use `api-key-env`). Default: none.
+    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    /// Client headers forwarded to this upstream that are dropped by default: the provider
+    /// account headers `openai-organization` and `openai-project` (a client must not choose
+    /// what the gateway's key bills). Ignored for a header the upstream config sets itself.
+    /// Default: none.
+    pub forward_client_headers: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

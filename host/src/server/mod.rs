@@ -6,7 +6,7 @@ mod chains;
 mod pipeline;
 mod policy_phase;
 mod router;
-mod upstream_headers;
+pub(crate) mod upstream_headers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

@@ -4,9 +4,10 @@
 //!
 //! ```text
 //! snapshot  one ArcSwap load: the config + plugins this request will see to its end
+//! auth      leading auth plugins without `body`, on the headers: 401 before any body is read
 //! read      the body, up to `server.max-body-bytes` (413), within the body timeout (408)
 //! parse     typed OpenAI request, validated (400 naming the field); unknown fields kept
-//! policy    the plugin chain: auth → rewrite → rate-limit (continue | mutate | respond)
+//! policy    the rest of the chain: auth → rewrite → rate-limit (continue | mutate | respond)
 //! route     model → upstream (404 model_not_found)
 //! forward   pooled client, failover on connect errors, first-byte timeout (502 / 504)
 //! relay     non-stream: read + usage; stream: frame by frame, usage watched, never buffered
@@ -24,8 +25,8 @@ use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt;
 
 use super::Gateway;
-use super::policy_phase::{self, Effects, PolicyResult, TenantSlot, settle_all};
-use super::upstream_headers::{forwardable, is_hop_by_hop, request_id};
+use super::policy_phase::{self, AuthResult, Effects, PolicyResult, TenantSlot, settle_all};
+use super::upstream_headers::{add_forwarded, for_upstream, forwardable, relayable, request_id};
 use crate::api::{ApiError, ApiRequest, Endpoint};
 use crate::metrics::status_label;
 use crate::proxy::{self, Completion, Outcome, RelayBody, Route, UpstreamRequest, Usage};
@@ -74,6 +75,12 @@ async fn run(
     let snap = gw.snapshot.load_full();
     let (parts, body) = req.into_parts();
 
+    // auth
+    let auth = match policy_phase::authenticate(&snap, &parts, endpoint.name(), tenant, rid).await? {
+        AuthResult::Continue(auth) => auth,
+        AuthResult::Respond(resp) => return Ok(resp),
+    };
+
     // read
     let raw = read_body(body, &parts.headers, snap.config.server.max_body_bytes).await?;
 
@@ -82,8 +89,9 @@ async fn run(
 
     // policy
     let mut upstream_headers = forwardable(&parts.headers);
+    add_forwarded(&mut upstream_headers, &parts, &snap.config.server.trusted_proxies);
     upstream_headers.insert("x-request-id", rid.clone());
-    let effects = match policy_phase::run(&snap, &parts, tenant, &raw, &mut api, &mut upstream_headers, rid).await? {
+    let effects = match policy_phase::run(&snap, &parts, tenant, auth, &raw, &mut api, &mut upstream_headers).await? {
         PolicyResult::Continue(effects) => effects,
         PolicyResult::Respond(resp) => return Ok(resp),
     };
@@ -100,6 +108,8 @@ async fn run(
     {
         route.upstream = up.clone();
     }
+    // The provider account headers are the chosen upstream's to set (or to let through).
+    for_upstream(&mut upstream_headers, &parts.headers, &route.upstream.cfg);
 
     // forward
     let stream = api.stream();
@@ -172,12 +182,7 @@ async fn relay(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let mut headers = HeaderMap::with_capacity(parts.headers.len() + effects.response_headers.len());
-    for (name, value) in &parts.headers {
-        if !is_hop_by_hop(name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
+    let mut headers = relayable(&parts.headers);
     for (name, value) in &effects.response_headers {
         if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
             headers.insert(n, v);

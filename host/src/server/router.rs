@@ -16,6 +16,8 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use super::Gateway;
 use super::pipeline::{handle, handle_for};
+use super::policy_phase::{self, TenantSlot};
+use super::upstream_headers::request_id;
 use crate::api::{ApiError, Endpoint};
 
 /// How long a client may take to send its request body.
@@ -34,7 +36,7 @@ pub fn api_router(gw: Arc<Gateway>) -> Router {
         .route("/t/{tenant}/v1/chat/completions", post(tenant_chat))
         .route("/t/{tenant}/v1/completions", post(tenant_completions))
         .route("/t/{tenant}/v1/embeddings", post(tenant_embeddings))
-        .route("/t/{tenant}/v1/models", get(models))
+        .route("/t/{tenant}/v1/models", get(tenant_models))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(gw)
@@ -62,15 +64,39 @@ async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
     }
 }
 
-async fn models(State(gw): State<Arc<Gateway>>) -> Response {
-    let snap = gw.snapshot.load();
-    let data: Vec<serde_json::Value> = snap
-        .upstreams
-        .model_names
-        .iter()
-        .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "wasmgate"}))
-        .collect();
-    Json(json!({"object": "list", "data": data})).into_response()
+async fn models(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    list_models(&gw, req, None).await
+}
+
+async fn tenant_models(State(gw): State<Arc<Gateway>>, Path(tenant): Path<String>, req: Request) -> Response {
+    list_models(&gw, req, Some(tenant)).await
+}
+
+/// `GET /v1/models`: the models the caller may use. The chain's auth plugins decide who may
+/// ask (an unauthenticated caller cannot probe which models exist); a tenant sees only the
+/// models its allow-list admits.
+async fn list_models(gw: &Gateway, req: Request, tenant: Option<String>) -> Response {
+    let snap = gw.snapshot.load_full();
+    let rid = request_id(req.headers());
+    let (parts, _body) = req.into_parts();
+    let mut slot = TenantSlot { from_path: tenant.as_deref(), assigned: None };
+    let mut resp = match policy_phase::authorize_models(&snap, &parts, &mut slot, &rid).await {
+        Err(e) => e.into_response(),
+        Ok(Err(plugin_answer)) => plugin_answer,
+        Ok(Ok(tenant)) => {
+            let allowed = tenant.as_deref().and_then(|t| snap.tenants.get(t)).map(|rt| rt.models.as_slice());
+            let data: Vec<serde_json::Value> = snap
+                .upstreams
+                .model_names
+                .iter()
+                .filter(|m| allowed.is_none_or(|a| a.is_empty() || a.iter().any(|p| p.matches(m))))
+                .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "wasmgate"}))
+                .collect();
+            Json(json!({"object": "list", "data": data})).into_response()
+        }
+    };
+    resp.headers_mut().insert("x-request-id", rid);
+    resp
 }
 
 async fn chat(State(gw): State<Arc<Gateway>>, req: Request) -> Response {

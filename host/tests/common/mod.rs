@@ -114,3 +114,5 @@ pub async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+pub mod edge;
