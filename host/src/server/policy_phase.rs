@@ -4,7 +4,8 @@
 //! - `Continue`: the edits are applied in order; identity headers are added for the upstream.
 //! - `Respond`: a plugin answered itself; reservations made earlier in the chain are settled
 //!   as `not-forwarded` (so rate-limit plugins refund them).
-//! - A fail-closed plugin failure: 503 `policy_unavailable` naming the plugin, nothing forwarded.
+//! - A fail-closed plugin failure: 503 `policy_unavailable` naming the plugin, nothing forwarded;
+//!   a body over a fail-closed plugin's `body-limit`: 413 naming the plugin.
 
 use axum::body::Body;
 use axum::response::Response;
@@ -92,6 +93,7 @@ pub(super) async fn run(
             .map(|ci| ci.0.ip().to_canonical().to_string())
             .unwrap_or_default(),
     );
+    view.breaker_scope = named_tenant(snap, parts, path_tenant);
     let mut effects = match run_chain(&snap.chain, &mut view, raw, ChainEffects::default()).await? {
         Step::Respond(resp) => return Ok(PolicyResult::Respond(resp)),
         Step::Continue(e) => e,
@@ -173,7 +175,10 @@ async fn run_chain(
         Err(f) => {
             tracing::warn!(request_id = %view.id, plugin = %f.plugin, failure = %f, "policy plugin failed closed");
             settle_all(acc.settlements, None, Outcome::NotForwarded);
-            return Err(ApiError::policy_unavailable(&f.plugin, f.kind.label()));
+            return Err(match f.kind {
+                crate::policy::FailureKind::BodyTooLarge => ApiError::plugin_body_too_large(&f.plugin, f.body_limit),
+                _ => ApiError::policy_unavailable(&f.plugin, f.kind.label()),
+            });
         }
     };
     let (effects, respond) = match outcome {
@@ -226,6 +231,17 @@ fn assign_tenant<'a>(
         return Err(ApiError::tenant_mismatch(id));
     }
     Ok(id.as_str())
+}
+
+/// The configured tenant the path or Host names, before any plugin ran (the breaker scope of
+/// global plugins). Only configured tenants: a client cannot mint new breakers.
+fn named_tenant(snap: &Snapshot, parts: &http::request::Parts, path_tenant: Option<&str>) -> Option<String> {
+    if let Some(t) = path_tenant.filter(|t| snap.tenants.contains_key(*t)) {
+        return Some(t.to_string());
+    }
+    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok())?;
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name).to_ascii_lowercase();
+    snap.tenant_hosts.get(&name).cloned()
 }
 
 /// Applies one edit; true if the body changed.
