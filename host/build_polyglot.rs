@@ -8,6 +8,10 @@
 //! `cargo:warning` says what to run, the variables are empty, and the tests that need these
 //! plugins fail saying so. A plugin is rebuilt only when a stamp (a hash of its sources, the
 //! SDK, the WIT and the tool versions) changed, so a rerun of this script costs no rebuild.
+//!
+//! A `[defaults]` table in `plugin.toml` (`failure = "fail-closed"`, `body-limit = 262144`) is
+//! appended to the component as a `wasmgate:defaults` custom section (TOML), what the Rust SDK's
+//! `declare_defaults!` writes for Rust plugins; the gateway reads it at load.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
@@ -84,7 +88,7 @@ pub fn build_all(root: &Path, out_root: &Path) -> Result<(), String> {
         // stdout of a build script is parsed by cargo: keep the tools' output off it.
         let status = cmd.current_dir(root).stdout(Stdio::from(std::io::stderr())).status();
         match status {
-            Ok(s) if s.success() && wasm.is_file() => {}
+            Ok(s) if s.success() && wasm.is_file() => append_defaults(&src.dir.join("plugin.toml"), &wasm)?,
             Ok(s) => return Err(format!("building plugin {} ({}) failed ({s})", src.name, src.dir.display())),
             Err(e) => return Err(format!("cannot run {} for plugin {}: {e}", tool.display(), src.name)),
         }
@@ -130,6 +134,63 @@ fn discover(root: &Path) -> Result<Vec<Source>, String> {
         }
     }
     Ok(found)
+}
+
+/// Appends the `[defaults]` of `manifest` to `wasm` as a `wasmgate:defaults` custom section
+/// (valid anywhere after a component's preamble). Unknown keys and bad values are build errors:
+/// the author's intent must reach the gateway as written.
+fn append_defaults(manifest: &Path, wasm: &Path) -> Result<(), String> {
+    let text = fs::read_to_string(manifest).map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+    let mut payload = String::new();
+    let mut in_defaults = false;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        if line.starts_with('[') {
+            in_defaults = line == "[defaults]";
+            continue;
+        }
+        if !in_defaults {
+            continue;
+        }
+        let (key, value) = line.split_once('=').map(|(k, v)| (k.trim(), v.trim())).unwrap_or((line, ""));
+        let value = value.split(" #").next().unwrap_or_default().trim();
+        let ok = match key {
+            "failure" => matches!(value, "\"fail-closed\"" | "\"fail-open\""),
+            "body-limit" => value.parse::<u64>().is_ok_and(|n| n > 0),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!(
+                "{}: [defaults] `{line}`: expected failure = \"fail-closed\" | \"fail-open\" or body-limit = <bytes>",
+                manifest.display()
+            ));
+        }
+        payload.push_str(&format!("{key} = {value}\n"));
+    }
+    if payload.is_empty() {
+        return Ok(());
+    }
+    let mut bytes = fs::read(wasm).map_err(|e| format!("cannot read {}: {e}", wasm.display()))?;
+    let name = "wasmgate:defaults";
+    let mut body = leb128(name.len());
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload.as_bytes());
+    bytes.push(0); // custom section id
+    bytes.extend(leb128(body.len()));
+    bytes.extend(body);
+    fs::write(wasm, bytes).map_err(|e| format!("cannot write {}: {e}", wasm.display()))
+}
+
+fn leb128(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 /// componentize-py from the tools venv, else from `PATH`: its path and `--version` line.

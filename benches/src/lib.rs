@@ -21,6 +21,8 @@ fn spec(id: &str, kind: PluginKind, path: &str, config: String, max_reuse: u32) 
         memory_limit_bytes: 64 << 20,
         pass_body: false,
         max_reuse,
+        failure_explicit: true,
+        body_limit: None,
     }
 }
 

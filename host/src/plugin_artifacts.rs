@@ -34,6 +34,9 @@ pub const WRONG_WORLD: &str = env!("WASMGATE_PLUGIN_WRONG_WORLD");
 pub const HEADER_ECHO: &str = env!("WASMGATE_PLUGIN_HEADER_ECHO");
 /// `header-echo` built with the value `2` when the config gives none (`header-echo` gives `1`).
 pub const HEADER_ECHO_V2: &str = env!("WASMGATE_PLUGIN_HEADER_ECHO_V2");
+/// `rewrite` world; header `x-flaky: trap` traps, `x-flaky: spin-<ms>` spins that long, else
+/// continue. Declares `failure = "fail-closed"` (`wasmgate:defaults`, via the SDK macro).
+pub const FLAKY: &str = env!("WASMGATE_PLUGIN_FLAKY");
 
 // Python and JavaScript plugins (`host/build_polyglot.rs`). Empty when their toolchains were
 // missing at build time: use [`polyglot`], which then says how to install them.

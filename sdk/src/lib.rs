@@ -93,6 +93,44 @@ pub mod host {
     };
 }
 
+/// Declares the plugin's own defaults, for when the gateway config does not set them:
+/// `failure` (`"fail-closed"` or `"fail-open"`: what the gateway does when the plugin fails)
+/// and `body_limit` (the largest request body, in bytes, the plugin can process within its
+/// deadline; a larger one fails without calling the plugin). A redaction or other security
+/// plugin should declare `failure = "fail-closed"`: a skipped call would let data through.
+///
+/// ```ignore
+/// wasmgate_sdk::declare_defaults!(failure = "fail-closed", body_limit = 262144);
+/// ```
+///
+/// It writes a `wasmgate:defaults` custom section (TOML) into the component, which the
+/// gateway reads at load and `wasmgate plugin check` prints. Precedence: the gateway config >
+/// this declaration > the default of the plugin's kind. Use it once per plugin.
+#[macro_export]
+macro_rules! declare_defaults {
+    (failure = $failure:literal $(, body_limit = $limit:literal)? $(,)?) => {
+        $crate::__declare_defaults_section!(concat!(
+            "failure = ", stringify!($failure), "\n" $(, "body-limit = ", stringify!($limit), "\n")?
+        ));
+    };
+    (body_limit = $limit:literal $(,)?) => {
+        $crate::__declare_defaults_section!(concat!("body-limit = ", stringify!($limit), "\n"));
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __declare_defaults_section {
+    ($text:expr) => {
+        const _: () = {
+            const TEXT: &str = $text;
+            #[used]
+            #[unsafe(link_section = "wasmgate:defaults")]
+            static WASMGATE_DEFAULTS: [u8; TEXT.len()] = $crate::__private::section_bytes::<{ TEXT.len() }>(TEXT);
+        };
+    };
+}
+
 /// Used by the export macros; not part of the API.
 #[doc(hidden)]
 pub mod __private {
@@ -105,6 +143,18 @@ pub mod __private {
     pub use crate::bindings::rate_limit;
     #[cfg(feature = "rewrite")]
     pub use crate::bindings::rewrite;
+
+    /// The bytes of a `declare_defaults!` section (a `&str` cannot be a section's static).
+    pub const fn section_bytes<const N: usize>(text: &str) -> [u8; N] {
+        let bytes = text.as_bytes();
+        let mut out = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = bytes[i];
+            i += 1;
+        }
+        out
+    }
 
     /// What a plugin answers if the gateway calls it before a successful `configure`.
     pub fn not_configured() -> Response {

@@ -198,6 +198,19 @@ impl ApiError {
         e
     }
 
+    /// 413: the body is larger than a fail-closed policy plugin accepts (its `body-limit`); the
+    /// plugin was not called and the request was not forwarded.
+    pub fn plugin_body_too_large(plugin: &str, limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            Some("request_too_large"),
+            format!(
+                "Request body is larger than the policy plugin `{plugin}` accepts ({limit} bytes); the request was not forwarded."
+            ),
+        )
+    }
+
     /// 503: the gateway is shutting down or not ready.
     pub fn not_ready(why: &str) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", Some("not_ready"), why.to_string())

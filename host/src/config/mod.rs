@@ -151,6 +151,11 @@ pub struct PluginConfig {
     pub memory_limit_bytes: usize,
     pub pass_body: bool,
     pub max_reuse: u32,
+    /// Whether `failure` was written in the config (else `failure` is the kind's default and
+    /// the plugin's own declaration takes precedence).
+    pub failure_explicit: bool,
+    /// `body-limit` if written (else the plugin's declaration, else 1 MiB).
+    pub body_limit: Option<usize>,
 }
 
 /// One tenant: how requests are assigned to it, its own chain, its models.

@@ -135,6 +135,10 @@ pub struct RawPlugin {
     /// The plugin's own config, handed to its `configure` as JSON.
     #[serde(default)]
     pub config: Option<toml::Table>,
+    /// Largest request body handed to the plugin (with `body = true`), bytes. A larger body is
+    /// a failure decided without calling the plugin: fail-closed answers 413, fail-open skips
+    /// it. Default: what the plugin declares (`wasmgate:defaults`), else 1048576 (1 MiB).
+    pub body_limit: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -531,7 +531,19 @@ fn plugin(cx: &mut Ctx<'_>, id: &str, p: &RawPlugin, base_dir: &Path) -> Option<
         memory_limit_bytes: usize::try_from(memory_mib << 20).unwrap_or(usize::MAX),
         pass_body: p.body,
         max_reuse,
+        failure_explicit: p.failure.is_some(),
+        body_limit: plugin_body_limit(cx, &key, p),
     })
+}
+
+/// `plugins.X.body-limit`: at least 1 byte when set.
+fn plugin_body_limit(cx: &mut Ctx<'_>, key: &str, p: &RawPlugin) -> Option<usize> {
+    let limit = p.body_limit.as_ref()?;
+    if *limit.get_ref() == 0 {
+        cx.err(format!("{key}.body-limit"), Some(limit.span()), "must be at least 1 (bytes)");
+        return None;
+    }
+    Some(usize::try_from(*limit.get_ref()).unwrap_or(usize::MAX))
 }
 
 /// Renders the resolved config (secrets hidden) for `config check`.

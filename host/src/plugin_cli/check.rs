@@ -24,6 +24,14 @@ pub async fn check(file: &Path, config: Option<&Path>) -> Result<(), String> {
         return Err(not_a_plugin(file, info));
     };
     println!("world:    wasmgate:policy/{}", kind.world());
+    match &info.defaults {
+        Ok(d) => println!(
+            "defaults: {} (declared in `{}`; the gateway config overrides it)",
+            d.describe().unwrap_or_else(|| "none declared (the kind's defaults apply)".into()),
+            crate::policy::defaults::SECTION
+        ),
+        Err(e) => return Err(format!("{}: {e}", file.display())),
+    }
     let settings =
         Settings { timeout: Duration::from_millis(500), memory_limit_mib: 64, max_reuse: 1, pass_body: false };
     c.load(file, config, &settings).await?;

@@ -73,6 +73,8 @@ impl Inspected {
             memory_limit_bytes: usize::try_from(settings.memory_limit_mib << 20).unwrap_or(usize::MAX),
             pass_body: settings.pass_body,
             max_reuse: settings.max_reuse,
+            failure_explicit: false,
+            body_limit: None,
         };
         self.engine.load(spec).await.map_err(|e| e.to_string())
     }

@@ -1,7 +1,9 @@
 //! The chain: a tenant's plugins run in order on one request. Each returns continue, mutate
 //! (edits applied to the request view so later plugins see them) or respond (the request ends
 //! here). Failures follow each plugin's policy: fail-closed ends the request with
-//! [`PolicyFailure`], fail-open skips the plugin.
+//! [`PolicyFailure`], fail-open skips the plugin. A body larger than a plugin's `body-limit`
+//! is such a failure too, decided before the call: the plugin is not called, and its breaker
+//! does not count it (the client sent it; the plugin did nothing wrong).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +20,8 @@ use super::view::{Edit, Identity, LocalResponse, Outcome, RequestView, Usage};
 pub struct PolicyFailure {
     pub plugin: String,
     pub kind: FailureKind,
+    /// The plugin's body limit, bytes (what a `BodyTooLarge` failure exceeded).
+    pub body_limit: usize,
 }
 
 /// What the chain decided.
@@ -114,7 +118,7 @@ impl Chain {
                 Err(kind) => {
                     metrics::counter!("wasmgate_plugin_failures_total", "plugin" => p.id().to_string(), "kind" => kind.label())
                         .increment(1);
-                    if p.spec.failure == FailurePolicy::FailOpen {
+                    if p.failure() == FailurePolicy::FailOpen {
                         tracing::warn!(plugin = %p.id(), request_id = %view.id, failure = kind.label(), "plugin failed open: skipped");
                         p.record("skipped", std::time::Duration::ZERO);
                         continue;
@@ -128,7 +132,7 @@ impl Chain {
                             }
                         });
                     }
-                    return Err(PolicyFailure { plugin: p.id().to_string(), kind });
+                    return Err(PolicyFailure { plugin: p.id().to_string(), kind, body_limit: p.body_limit() });
                 }
             };
             match step {
@@ -183,23 +187,37 @@ fn decision_step(d: Decision) -> Result<(Step, &'static str), FailureKind> {
     })
 }
 
-/// One plugin call, with the breaker, the deadline, and the instance's fate.
+/// The tenant whose breaker a call counts against: the request's tenant once known (assigned,
+/// or from an earlier auth plugin's identity), else the one its path or Host names, else none.
+fn breaker_scope(view: &RequestView) -> &str {
+    view.tenant.as_deref().or(view.breaker_scope.as_deref()).unwrap_or("")
+}
+
+/// One plugin call, with the body limit, the breaker, the deadline, and the instance's fate.
 async fn call(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<Step, FailureKind> {
-    if !p.breaker.allow() {
+    if p.spec.pass_body && body.len() > p.body_limit() {
+        p.record(FailureKind::BodyTooLarge.label(), std::time::Duration::ZERO);
+        return Err(FailureKind::BodyTooLarge);
+    }
+    // Held across the call: if the client goes away and this future is dropped mid-call, the
+    // guard's drop releases a half-open trial instead of leaving the breaker stuck.
+    let Some(guard) = p.admit(breaker_scope(view)) else {
         p.record(FailureKind::BreakerOpen.label(), std::time::Duration::ZERO);
         return Err(FailureKind::BreakerOpen);
-    }
+    };
     let started = Instant::now();
     let result = call_inner(p, view, body).await;
     match &result {
         Ok((_, decision)) => {
-            p.breaker.success();
+            guard.success();
             p.record("ok", started.elapsed());
             p.record_decision(decision);
         }
         Err(kind) => {
-            if p.breaker.failure() {
-                tracing::error!(plugin = %p.id(), "plugin keeps failing: breaker open");
+            if !kind.is_fault() {
+                drop(guard);
+            } else if guard.failure(Instant::now()) {
+                tracing::error!(plugin = %p.id(), tenant = breaker_scope(view), "plugin keeps failing: breaker open");
             }
             p.record(kind.label(), started.elapsed());
         }

@@ -18,6 +18,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::auth::Auth;
+use super::defaults::PluginDefaults;
 use super::host::HostState;
 use super::kv::KvStore;
 use super::plugin::{Plugin, PluginKind, PluginSpec};
@@ -62,6 +63,8 @@ pub enum LoadError {
     Configure { id: String, reason: String },
     #[error("plugin `{id}` failed while starting: {reason}")]
     Canary { id: String, reason: String },
+    #[error("plugin `{id}`: {reason}")]
+    Defaults { id: String, reason: String },
     #[error("policy engine: {0}")]
     Engine(String),
 }
@@ -75,6 +78,9 @@ struct Inner {
     /// sha256 → compiled component: one compile per file content, shared by every use.
     compiled: Mutex<HashMap<String, Component>>,
     stop_ticker: Arc<AtomicBool>,
+    /// Signalled whenever a plugin instance is returned or dropped: calls waiting for a slot of
+    /// a full pool retry then.
+    instance_freed: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Inner {
@@ -137,6 +143,7 @@ impl PolicyEngine {
             opts,
             compiled: Mutex::new(HashMap::new()),
             stop_ticker,
+            instance_freed: Arc::new(tokio::sync::Notify::new()),
         })))
     }
 
@@ -152,11 +159,17 @@ impl PolicyEngine {
         self.0.opts.epoch_tick
     }
 
+    pub(crate) fn instance_freed(&self) -> &Arc<tokio::sync::Notify> {
+        &self.0.instance_freed
+    }
+
     /// Loads a plugin: compile (or reuse), check its world, link, and run `configure` on a
     /// canary instance, which then serves requests. Compilation never runs on the async runtime.
     pub async fn load(&self, spec: PluginSpec) -> Result<Arc<Plugin>, LoadError> {
         let bytes = spec.source.read(&spec.id).await?;
         let sha = hex::encode(Sha256::digest(&bytes));
+        let declared =
+            PluginDefaults::read(&bytes).map_err(|reason| LoadError::Defaults { id: spec.id.clone(), reason })?;
         let component = self.component(&spec.id, &sha, bytes).await?;
         check_world(&self.0.engine, &component, spec.kind)
             .map_err(|reason| LoadError::WrongWorld { id: spec.id.clone(), reason })?;
@@ -172,7 +185,7 @@ impl PolicyEngine {
             kv: self.0.kv.clone(),
             host_call_timeout: spec.timeout.max(Duration::from_millis(100)),
         };
-        let plugin = Plugin::new(self.clone(), spec, sha, pre, caps)?;
+        let plugin = Plugin::new(self.clone(), spec, sha, pre, caps, declared)?;
         plugin.canary().await?;
         Ok(Arc::new(plugin))
     }
@@ -286,6 +299,8 @@ pub struct Inspection {
     pub precompiled_size: usize,
     /// Time to load the precompiled artifact (a start with a warm cache).
     pub load_time: Duration,
+    /// What the component declares about itself (`wasmgate:defaults`), or why that is unreadable.
+    pub defaults: Result<PluginDefaults, String>,
 }
 
 impl PolicyEngine {
@@ -303,6 +318,7 @@ impl PolicyEngine {
             // What a start with a warm cache pays instead: loading the precompiled artifact
             // from a file, as the cache does (mapped, not copied).
             let sha256 = hex::encode(Sha256::digest(&bytes));
+            let defaults = PluginDefaults::read(&bytes);
             let path = std::env::temp_dir().join(format!("wasmgate-inspect-{}-{sha256}.cwasm", std::process::id()));
             std::fs::write(&path, &serialized).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             let started = std::time::Instant::now();
@@ -323,6 +339,7 @@ impl PolicyEngine {
                 compile_time,
                 precompiled_size: serialized.len(),
                 load_time,
+                defaults,
             };
             Ok::<_, String>((info, component))
         })

@@ -3,7 +3,8 @@
 //! - [`engine`]: one `Engine` (pooling allocator, copy-on-write images, keep-resident memory
 //!   with `pagemap_scan`, epoch interruption with one ticker thread) and plugin loading with an
 //!   in-memory and on-disk compile cache.
-//! - [`plugin`]: a loaded plugin version, its instance pool, breaker and metrics.
+//! - [`plugin`]: a loaded plugin version, its instance pool, breakers (per tenant) and metrics.
+//! - [`defaults`]: what a component declares about itself (failure default, body limit).
 //! - [`chain`]: running a tenant's plugins on a request; `settle` afterwards.
 //! - [`host`](self): the capabilities plugins import (log, clock, quota, kv) and an empty WASI.
 //! - [`quota`], [`kv`]: host-side state, namespaced per tenant and plugin.
@@ -39,6 +40,7 @@ pub mod bindings;
 mod breaker;
 pub mod chain;
 mod convert;
+pub mod defaults;
 pub mod engine;
 mod host;
 pub mod kv;
@@ -46,7 +48,11 @@ pub mod plugin;
 pub mod quota;
 pub mod view;
 
+pub use breaker::BreakerState;
 pub use chain::{Chain, ChainOutcome, Effects, PolicyFailure, Settlement};
+pub use defaults::PluginDefaults;
 pub use engine::{EngineOptions, LoadError, PolicyEngine};
-pub use plugin::{FailureKind, FailurePolicy, Plugin, PluginKind, PluginSource, PluginSpec, versions_alive};
+pub use plugin::{
+    DEFAULT_BODY_LIMIT, FailureKind, FailurePolicy, Plugin, PluginKind, PluginSource, PluginSpec, versions_alive,
+};
 pub use view::{Edit, Identity, LocalResponse, Outcome, RequestView, Usage};

@@ -16,7 +16,8 @@ use wasmtime::component::InstancePre;
 use super::bindings::auth::Auth;
 use super::bindings::rate_limit::RateLimit;
 use super::bindings::rewrite::Rewrite;
-use super::breaker::Breaker;
+use super::breaker::{BreakerState, Breakers, CallGuard};
+use super::defaults::PluginDefaults;
 use super::engine::{LoadError, PolicyEngine};
 use super::host::{Capabilities, HostState};
 
@@ -85,6 +86,19 @@ pub enum FailurePolicy {
     FailOpen,
 }
 
+impl FailurePolicy {
+    /// As in the config: `fail-closed`, `fail-open`.
+    pub fn label(self) -> &'static str {
+        match self {
+            FailurePolicy::FailClosed => "fail-closed",
+            FailurePolicy::FailOpen => "fail-open",
+        }
+    }
+}
+
+/// Largest request body handed to a plugin unless its config or declaration says otherwise.
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
 /// Everything needed to load one plugin.
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
@@ -95,6 +109,11 @@ pub struct PluginSpec {
     /// Tenant (or `global`): prefixes the plugin's quota and kv keys.
     pub namespace: String,
     pub failure: FailurePolicy,
+    /// Whether `failure` was set in the config (else it is the kind's default, and the
+    /// plugin's own declaration takes precedence).
+    pub failure_explicit: bool,
+    /// `body-limit` from the config, bytes; none = the plugin's declaration, else 1 MiB.
+    pub body_limit: Option<usize>,
     pub timeout: Duration,
     pub memory_limit_bytes: usize,
     pub pass_body: bool,
@@ -110,6 +129,10 @@ pub enum FailureKind {
     BreakerOpen,
     Instantiate,
     BadOutput,
+    /// The body is larger than the plugin's `body-limit`: the plugin was not called.
+    BodyTooLarge,
+    /// No instance could be had in time (the engine's pool is full): capacity, not a fault.
+    Capacity,
 }
 
 impl FailureKind {
@@ -122,7 +145,15 @@ impl FailureKind {
             FailureKind::BreakerOpen => "breaker_open",
             FailureKind::Instantiate => "instantiate",
             FailureKind::BadOutput => "bad_output",
+            FailureKind::BodyTooLarge => "body_too_large",
+            FailureKind::Capacity => "capacity",
         }
+    }
+
+    /// Whether this failure is the plugin's fault (counts towards its breaker). A body over the
+    /// limit is the client's doing and a full pool is load; neither says the plugin is broken.
+    pub fn is_fault(self) -> bool {
+        !matches!(self, FailureKind::BodyTooLarge | FailureKind::Capacity | FailureKind::BreakerOpen)
     }
 }
 
@@ -137,6 +168,17 @@ pub(crate) struct Instance {
     pub store: Store<HostState>,
     pub bindings: Bindings,
     uses: u32,
+    /// Last field: dropped after the store, so waiters wake once its pool slots are free.
+    _freed: FreedSignal,
+}
+
+/// Wakes requests waiting for an instance slot when an instance goes away.
+struct FreedSignal(Arc<tokio::sync::Notify>);
+
+impl Drop for FreedSignal {
+    fn drop(&mut self) {
+        self.0.notify_waiters();
+    }
 }
 
 /// Idle instances kept per plugin.
@@ -201,7 +243,11 @@ pub struct Plugin {
     pre: InstancePre<HostState>,
     caps: Arc<Capabilities>,
     idle: Mutex<Vec<Instance>>,
-    pub(crate) breaker: Breaker,
+    breakers: Breakers,
+    /// The effective failure policy and body limit: config > declaration > default.
+    failure: FailurePolicy,
+    body_limit: usize,
+    declared: PluginDefaults,
     ticks: u64,
     loaded_at: std::time::SystemTime,
 }
@@ -219,10 +265,16 @@ impl Plugin {
         sha256: String,
         pre: InstancePre<HostState>,
         caps: Capabilities,
+        declared: PluginDefaults,
     ) -> Result<Self, LoadError> {
         let tick = engine.epoch_tick().as_micros().max(1);
         let ticks = u64::try_from(spec.timeout.as_micros().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1);
         count_alive(&spec.id, true);
+        let failure = match (spec.failure_explicit, declared.failure) {
+            (false, Some(f)) => f,
+            _ => spec.failure,
+        };
+        let body_limit = spec.body_limit.or(declared.body_limit).unwrap_or(DEFAULT_BODY_LIMIT);
         Ok(Plugin {
             hot: HotMetrics::new(&spec.id),
             engine,
@@ -231,7 +283,10 @@ impl Plugin {
             pre,
             caps: Arc::new(caps),
             idle: Mutex::new(Vec::new()),
-            breaker: Breaker::default(),
+            breakers: Breakers::default(),
+            failure,
+            body_limit,
+            declared,
             ticks,
             loaded_at: std::time::SystemTime::now(),
         })
@@ -254,9 +309,35 @@ impl Plugin {
         self.loaded_at
     }
 
-    /// Whether the crash-loop breaker currently keeps the plugin from being called.
+    /// Whether the crash-loop breaker of any tenant is open (or half-open).
     pub fn breaker_open(&self) -> bool {
-        self.breaker.is_open()
+        self.breakers.any_open()
+    }
+
+    /// The breaker of each tenant that has used this plugin version (for `/admin/plugins`).
+    pub fn breaker_states(&self) -> Vec<BreakerState> {
+        self.breakers.states(Instant::now(), std::time::SystemTime::now())
+    }
+
+    /// Lets a call for `tenant` through the breaker, or refuses it.
+    pub(crate) fn admit(&self, tenant: &str) -> Option<CallGuard> {
+        self.breakers.get(tenant).admit(Instant::now())
+    }
+
+    /// What happens when the plugin fails: the config's `failure`, else the plugin's
+    /// declaration, else the kind's default.
+    pub fn failure(&self) -> FailurePolicy {
+        self.failure
+    }
+
+    /// Largest body handed to the plugin, bytes (config > declaration > 1 MiB).
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// What the component declares about itself (`wasmgate:defaults`).
+    pub fn declared(&self) -> PluginDefaults {
+        self.declared
     }
 
     /// Same settings apart from the component bytes (compared by hash elsewhere).
@@ -267,6 +348,8 @@ impl Plugin {
             && a.config_json == other.config_json
             && a.namespace == other.namespace
             && a.failure == other.failure
+            && a.failure_explicit == other.failure_explicit
+            && a.body_limit == other.body_limit
             && a.timeout == other.timeout
             && a.memory_limit_bytes == other.memory_limit_bytes
             && a.pass_body == other.pass_body
@@ -278,6 +361,9 @@ impl Plugin {
         let inst = self.instantiate().await.map_err(|e| match e {
             InstantiateError::Configure(reason) => LoadError::Configure { id: self.spec.id.clone(), reason },
             InstantiateError::Failed(reason) => LoadError::Canary { id: self.spec.id.clone(), reason },
+            InstantiateError::PoolFull(reason) => {
+                LoadError::Canary { id: self.spec.id.clone(), reason: format!("no instance slot free: {reason}") }
+            }
         })?;
         self.checkin(inst);
         Ok(())
@@ -302,7 +388,10 @@ impl Plugin {
         store.set_epoch_deadline(1);
         let failed = |e: wasmtime::Error| InstantiateError::Failed(format!("{e:#}"));
         let started = Instant::now();
-        let instance = self.pre.instantiate_async(&mut store).await.map_err(failed)?;
+        let instance =
+            self.pre.instantiate_async(&mut store).await.map_err(|e| {
+                if is_pool_limit(&e) { InstantiateError::PoolFull(format!("{e:#}")) } else { failed(e) }
+            })?;
         let bindings = match self.spec.kind {
             PluginKind::Auth => Bindings::Auth(Auth::new(&mut store, &instance).map_err(failed)?),
             PluginKind::Rewrite => Bindings::Rewrite(Rewrite::new(&mut store, &instance).map_err(failed)?),
@@ -321,18 +410,35 @@ impl Plugin {
         }
         metrics::counter!("wasmgate_plugin_instances_created_total", "plugin" => self.spec.id.clone()).increment(1);
         tracing::debug!(plugin = %self.spec.id, elapsed = ?started.elapsed(), "new plugin instance");
-        Ok(Instance { store, bindings, uses: 0 })
+        Ok(Instance { store, bindings, uses: 0, _freed: FreedSignal(self.engine.instance_freed().clone()) })
     }
 
-    /// An idle instance, or a new one.
+    /// An idle instance, or a new one. When the engine's instance pool is full, waits (up to
+    /// [`Plugin::capacity_wait`]) for an instance to be returned or dropped: a full pool is
+    /// load, reported as [`FailureKind::Capacity`], never as a plugin fault.
     pub(crate) async fn checkout(&self, request_id: &str) -> Result<Instance, FailureKind> {
-        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
-        let mut inst = match idle {
-            Some(i) => i,
-            None => self.instantiate().await.map_err(|e| {
-                tracing::warn!(plugin = %self.spec.id, error = %e, "cannot create a plugin instance");
-                FailureKind::Instantiate
-            })?,
+        let deadline = tokio::time::Instant::now() + self.capacity_wait();
+        let mut inst = loop {
+            // Registered before looking, so a slot freed in between is not missed.
+            let freed = self.engine.instance_freed().notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(i) = self.idle.lock().ok().and_then(|mut v| v.pop()) {
+                break i;
+            }
+            match self.instantiate().await {
+                Ok(i) => break i,
+                Err(InstantiateError::PoolFull(reason)) => {
+                    if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                        tracing::warn!(plugin = %self.spec.id, %reason, "no plugin instance free in time");
+                        return Err(FailureKind::Capacity);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = %self.spec.id, error = %e, "cannot create a plugin instance");
+                    return Err(FailureKind::Instantiate);
+                }
+            }
         };
         inst.store.data_mut().request_id.clear();
         inst.store.data_mut().request_id.push_str(request_id);
@@ -351,7 +457,16 @@ impl Plugin {
             && v.len() < MAX_IDLE
         {
             v.push(inst);
+            drop(v);
+            // A request of this plugin may be waiting for a slot: this one is free now.
+            self.engine.instance_freed().notify_waiters();
         }
+    }
+
+    /// How long a call waits for an instance when the pool is full: about one call's length,
+    /// the time in which a running call gives its instance back.
+    pub(crate) fn capacity_wait(&self) -> Duration {
+        self.call_timeout().max(Duration::from_millis(500))
     }
 
     /// The largest linear memory among the idle instances, in bytes (for `plugin run`; read
@@ -365,6 +480,10 @@ impl Plugin {
     pub(crate) fn classify(&self, inst: &Instance, err: &wasmtime::Error) -> FailureKind {
         if inst.store.data().limiter.hit {
             return FailureKind::MemoryLimit;
+        }
+        // An async call needs a fiber stack from the pool too.
+        if is_pool_limit(err) {
+            return FailureKind::Capacity;
         }
         match err.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => FailureKind::Timeout,
@@ -403,4 +522,11 @@ enum InstantiateError {
     Configure(String),
     #[error("{0}")]
     Failed(String),
+    #[error("instance pool full: {0}")]
+    PoolFull(String),
+}
+
+/// Whether wasmtime refused for lack of a pool slot (instances, memories, tables, stacks).
+fn is_pool_limit(e: &wasmtime::Error) -> bool {
+    e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some()
 }

@@ -20,6 +20,9 @@ pub struct RequestView {
     pub stream: bool,
     pub max_tokens: Option<u32>,
     pub prompt_tokens_estimate: u32,
+    /// The configured tenant the path or Host names, before any plugin ran (not shown to
+    /// plugins): keys the per-tenant breakers of global plugins until the tenant is known.
+    pub breaker_scope: Option<String>,
 }
 
 impl RequestView {
@@ -45,6 +48,7 @@ impl RequestView {
             stream: api.stream(),
             max_tokens: api.max_tokens(),
             prompt_tokens_estimate: api.prompt_tokens_estimate(),
+            breaker_scope: None,
         }
     }
 }

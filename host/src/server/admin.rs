@@ -3,7 +3,9 @@
 //!
 //! - `GET /metrics`: Prometheus text.
 //! - `GET /admin/plugins`: every plugin of the serving snapshot: id, kind, sha256, source,
-//!   loaded-at, breaker state, versions alive, last reload error.
+//!   loaded-at, effective failure policy and body limit, breaker state (any open, and per
+//!   tenant: closed/open/half-open, consecutive failures, open until), versions alive, last
+//!   reload error.
 //! - `GET /admin/tenants`: each tenant with its hosts, path prefix and chain (plugin versions).
 //! - `GET /admin/reload` status, `POST /admin/reload`: reload config and plugins now.
 
@@ -53,8 +55,10 @@ fn plugin_json(p: &crate::policy::Plugin, tenant: &str, status: &crate::reload::
         "sha256": p.sha256(),
         "source": p.spec.source.describe(),
         "loaded_at_unix_ms": unix_ms(p.loaded_at()),
-        "failure": if p.spec.failure == crate::policy::FailurePolicy::FailOpen { "fail-open" } else { "fail-closed" },
+        "failure": p.failure().label(),
         "breaker_open": p.breaker_open(),
+        "breakers": p.breaker_states(),
+        "body_limit": p.body_limit(),
         "versions_alive": crate::policy::versions_alive(p.id()),
         "tenant": tenant,
         "last_error": status.plugin_errors.get(p.id()),

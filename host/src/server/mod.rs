@@ -125,6 +125,8 @@ pub fn plugin_spec(pc: &PluginConfig, namespace: &str) -> PluginSpec {
         memory_limit_bytes: pc.memory_limit_bytes,
         pass_body: pc.pass_body,
         max_reuse: pc.max_reuse,
+        failure_explicit: pc.failure_explicit,
+        body_limit: pc.body_limit,
     }
 }
 

@@ -12,7 +12,8 @@
 //! - `Continue`: the edits are applied in order; identity headers are added for the upstream.
 //! - `Respond`: a plugin answered itself; reservations made earlier in the chain are settled
 //!   as `not-forwarded` (so rate-limit plugins refund them).
-//! - A fail-closed plugin failure: 503 `policy_unavailable` naming the plugin, nothing forwarded.
+//! - A fail-closed plugin failure: 503 `policy_unavailable` naming the plugin, nothing forwarded;
+//!   a body over a fail-closed plugin's `body-limit`: 413 naming the plugin.
 //!
 //! Plugins may not set framing or hop-by-hop headers (`content-length`, `host`, ...) on the
 //! upstream request or the client's response: such edits are dropped with a log line.
@@ -149,6 +150,7 @@ pub(super) async fn authenticate(
         return Ok(AuthResult::Continue(auth));
     }
     let mut view = header_view(parts, request_id, endpoint);
+    view.breaker_scope = named_tenant(snap, parts, tenant_slot.from_path);
     let global = header_auth_prefix(&snap.chain);
     if global > 0 {
         let head = Chain::new(snap.chain.plugins().get(..global).unwrap_or_default().to_vec());
@@ -192,6 +194,7 @@ pub(super) async fn authorize_models(
     let auth_only =
         |c: &Chain| Chain::new(c.plugins().iter().filter(|p| p.kind() == PluginKind::Auth).cloned().collect());
     let mut view = header_view(parts, request_id, "models");
+    view.breaker_scope = named_tenant(snap, parts, tenant_slot.from_path);
     let mut acc = match run_chain(&auth_only(&snap.chain), &mut view, &Bytes::new(), ChainEffects::default()).await? {
         Step::Respond(resp) => return Ok(Err(resp)),
         Step::Continue(e) => e,
@@ -274,6 +277,7 @@ pub(super) async fn run(
     let mut view = RequestView::new(api, pre.id, pre.method, pre.path, pre.headers, pre.client_ip);
     view.identity = pre.identity;
     view.tenant = pre.tenant;
+    view.breaker_scope = pre.breaker_scope;
     let mut effects = match run_chain(&tail(&snap.chain, global_done), &mut view, raw, acc).await? {
         Step::Respond(resp) => return Ok(PolicyResult::Respond(resp)),
         Step::Continue(e) => e,
@@ -341,7 +345,10 @@ async fn run_chain(
         Err(f) => {
             tracing::warn!(request_id = %view.id, plugin = %f.plugin, failure = %f, "policy plugin failed closed");
             settle_all(acc.settlements, None, Outcome::NotForwarded);
-            return Err(ApiError::policy_unavailable(&f.plugin, f.kind.label()));
+            return Err(match f.kind {
+                crate::policy::FailureKind::BodyTooLarge => ApiError::plugin_body_too_large(&f.plugin, f.body_limit),
+                _ => ApiError::policy_unavailable(&f.plugin, f.kind.label()),
+            });
         }
     };
     let (effects, respond) = match outcome {
@@ -409,6 +416,17 @@ fn assign_tenant<'a>(
         }
         _ => Ok(id.as_str()),
     }
+}
+
+/// The configured tenant the path or Host names, before any plugin ran (the breaker scope of
+/// global plugins). Only configured tenants: a client cannot mint new breakers.
+fn named_tenant(snap: &Snapshot, parts: &http::request::Parts, path_tenant: Option<&str>) -> Option<String> {
+    if let Some(t) = path_tenant.filter(|t| snap.tenants.contains_key(*t)) {
+        return Some(t.to_string());
+    }
+    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok())?;
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name).to_ascii_lowercase();
+    snap.tenant_hosts.get(&name).cloned()
 }
 
 /// Applies one edit; true if the body changed.
