@@ -102,5 +102,6 @@ pub fn request_view() -> RequestView {
         max_tokens: Some(256),
         prompt_tokens_estimate: 12,
         client_ip: "127.0.0.1".to_string(),
+        breaker_scope: None,
     }
 }
