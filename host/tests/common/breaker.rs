@@ -29,7 +29,7 @@ pub async fn start_with_engine(extra: &str, opts: EngineOptions) -> Harness {
 
 /// A mock that records what reaches it (these tests check what the upstream saw).
 pub fn recording() -> MockConfig {
-    MockConfig { record: true, ..MockConfig::default() }
+    MockConfig::default() // records the last requests (the embedded default and `mock-upstream` do not)
 }
 
 /// A chat completion to `path` with extra headers.
