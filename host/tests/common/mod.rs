@@ -8,6 +8,9 @@ use wasmgate::config::Config;
 use wasmgate::mock::{MockConfig, MockServer};
 use wasmgate::server::{self, RunningGateway, Snapshot};
 
+pub mod conn;
+pub mod soak;
+
 pub struct Harness {
     pub gw: RunningGateway,
     pub mock: MockServer,
