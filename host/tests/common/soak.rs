@@ -55,12 +55,26 @@ impl Gateway {
         Gateway { child, url, admin_url }
     }
 
-    /// Resident set size in KiB.
-    pub fn rss_kib(&self) -> u64 {
+    /// (`VmRSS`, `RssAnon`) in KiB: all resident memory, and the heap part of it (the
+    /// binary's own pages, touched as code paths first run, are not growth).
+    pub fn rss_kib(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("no VmRSS");
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        let field = |name: &str| -> u64 {
+            let line = status.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name}"));
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        (field("VmRSS:"), field("RssAnon:"))
     }
+}
+
+/// One sample a second.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub secs: f64,
+    pub rss_kib: u64,
+    pub anon_kib: u64,
+    /// Requests completed so far.
+    pub requests: u64,
 }
 
 /// What a soak run saw.
@@ -68,20 +82,20 @@ impl Gateway {
 pub struct Report {
     pub requests: u64,
     pub failures: u64,
-    /// (seconds since start, RSS KiB), one a second.
-    pub samples: Vec<(f64, u64)>,
+    pub samples: Vec<Sample>,
 }
 
 impl Report {
-    /// RSS growth over the second half: the mean of the last 3 samples against the mean of
-    /// the 3 around the midpoint.
-    pub fn second_half_growth(&self) -> f64 {
+    /// Heap growth over the second half: (relative growth, bytes per request), the mean of the
+    /// last 3 samples against the mean of the 3 around the midpoint.
+    pub fn second_half_growth(&self) -> (f64, f64) {
         let n = self.samples.len();
         assert!(n >= 8, "too few samples: {self:?}");
-        let mean = |s: &[(f64, u64)]| s.iter().map(|x| x.1 as f64).sum::<f64>() / s.len() as f64;
-        let mid = mean(&self.samples[n / 2 - 1..n / 2 + 2]);
-        let end = mean(&self.samples[n - 3..]);
-        end / mid - 1.0
+        let mean = |s: &[Sample], f: fn(&Sample) -> u64| s.iter().map(|x| f(x) as f64).sum::<f64>() / s.len() as f64;
+        let (mid, end) = (&self.samples[n / 2 - 1..n / 2 + 2], &self.samples[n - 3..]);
+        let (anon_mid, anon_end) = (mean(mid, |s| s.anon_kib), mean(end, |s| s.anon_kib));
+        let requests = (mean(end, |s| s.requests) - mean(mid, |s| s.requests)).max(1.0);
+        (anon_end / anon_mid - 1.0, (anon_end - anon_mid) * 1024.0 / requests)
     }
 }
 
@@ -131,7 +145,9 @@ pub async fn drive(gw: &Gateway, length: Duration, workers: usize, reloads: &Rel
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while start.elapsed() < length {
         tick.tick().await;
-        samples.push((start.elapsed().as_secs_f64(), gw.rss_kib()));
+        let (rss_kib, anon_kib) = gw.rss_kib();
+        let done = requests.load(Ordering::Relaxed);
+        samples.push(Sample { secs: start.elapsed().as_secs_f64(), rss_kib, anon_kib, requests: done });
         if scrape {
             let r = http.get(format!("{}/metrics", gw.admin_url)).send().await.unwrap();
             assert_eq!(r.status(), 200);
