@@ -39,6 +39,20 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Peers whose forwarding headers are trusted (`server.trusted-proxies`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The connection layer's deadlines and limits (`server::listener`).
+    pub connections: ConnectionLimits,
+}
+
+/// Deadlines and limits of client connections, from `[server]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_timeout: Duration,
+    pub http2_keep_alive_interval: Duration,
+    /// `None`: derived from the open-file limit at start.
+    pub max_connections: Option<usize>,
+    pub listen_backlog: u32,
 }
 
 /// A secret read from the environment; never printed.

@@ -67,6 +67,25 @@ pub struct RawServer {
     /// `Forwarded` headers are kept and appended to. From any other peer they are replaced by
     /// what the gateway saw on the TCP connection. Default: none.
     pub trusted_proxies: Option<Spanned<Vec<String>>>,
+    /// Time a new connection has to deliver its first complete request head (covers the
+    /// HTTP/1-vs-2 detection, the h2 preface and a silent socket). Default `10s`.
+    pub header_read_timeout: Option<Spanned<String>>,
+    /// Time a keep-alive connection (h1 or h2) may sit without a request in flight before it
+    /// is closed; a request head not complete by then is cut too. Default `75s`.
+    pub idle_timeout: Option<Spanned<String>>,
+    /// Time for the whole request body, from the end of the headers (not reset per chunk);
+    /// over it the client gets 408 `request_timeout`. Default `30s`.
+    pub body_timeout: Option<Spanned<String>>,
+    /// Interval of HTTP/2 keep-alive PINGs to clients; a client that does not answer one
+    /// within 20 s is disconnected. Default `30s`.
+    pub http2_keep_alive_interval: Option<Spanned<String>>,
+    /// Open client connections on the API listener; when full, the connection idle the
+    /// longest is closed to make room. Default: half the open-file limit (after it is
+    /// raised to the hard limit at start), leaving the rest for upstream sockets and files.
+    pub max_connections: Option<Spanned<u64>>,
+    /// Length of the kernel's queue of connections not yet accepted (both listeners; the
+    /// kernel caps it at `net.core.somaxconn`). Default 1024.
+    pub listen_backlog: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,6 +13,9 @@ use toml::Spanned;
 use super::raw::{RawConfig, RawPlugin, RawUpstream};
 use super::*;
 
+mod connections;
+use connections::connection_limits;
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 const DEFAULT_MAX_BODY: usize = 4 << 20;
@@ -159,6 +162,7 @@ pub(super) fn parse(
         },
         shutdown_grace: cx.duration("server.shutdown-grace", &raw.server.shutdown_grace, DEFAULT_SHUTDOWN_GRACE),
         trusted_proxies: trusted_proxies(&mut cx, &raw.server.trusted_proxies),
+        connections: connection_limits(&mut cx, &raw.server),
     };
 
     let mut upstreams = BTreeMap::new();
@@ -561,6 +565,7 @@ pub(super) fn describe(c: &Config) -> String {
         let nets: Vec<String> = c.server.trusted_proxies.iter().map(ToString::to_string).collect();
         let _ = writeln!(s, "trusted-proxies = {nets:?}");
     }
+    connections::describe(&mut s, &c.server.connections);
     for u in c.upstreams.values() {
         let eps: Vec<String> = u.endpoints.iter().map(|e| format!("\"{e}\"")).collect();
         let _ = writeln!(s, "\n[upstreams.{}]\nendpoints = [{}]", u.name, eps.join(", "));

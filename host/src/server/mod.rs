@@ -1,8 +1,11 @@
 //! The gateway server: the shared state ([`Gateway`]), the consistent per-request view of
 //! config and plugins ([`Snapshot`]), the API and admin listeners, and graceful shutdown.
 
+mod activity;
 mod admin;
 mod chains;
+mod fd_limit;
+mod listener;
 mod pipeline;
 mod policy_phase;
 mod router;
@@ -14,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -154,6 +156,10 @@ pub enum StartError {
     Plugins(String),
 }
 
+/// Connections the admin listener keeps open (a scraper and a few operators); it never
+/// shares the API listener's budget.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
+
 /// A gateway running in the background (used by `serve` and by tests).
 pub struct RunningGateway {
     pub addr: SocketAddr,
@@ -200,9 +206,18 @@ pub async fn start_with(
     let listen = snapshot.config.server.listen;
     let admin_listen = snapshot.config.server.admin_listen;
     let grace = snapshot.config.server.shutdown_grace;
-    let listener = TcpListener::bind(listen).await.map_err(|source| StartError::Bind { addr: listen, source })?;
+    let conn_limits = snapshot.config.server.connections.clone();
+    let soft_fd_limit = fd_limit::raise();
+    let max_connections = conn_limits
+        .max_connections
+        .unwrap_or_else(|| fd_limit::default_max_connections(soft_fd_limit))
+        .min(tokio::sync::Semaphore::MAX_PERMITS);
+    let api_limits = listener::Limits::new(&conn_limits, max_connections);
+    let admin_limits = listener::Limits::new(&conn_limits, ADMIN_MAX_CONNECTIONS);
+    let backlog = conn_limits.listen_backlog;
+    let listener = listener::bind(listen, backlog).map_err(|source| StartError::Bind { addr: listen, source })?;
     let admin_listener =
-        TcpListener::bind(admin_listen).await.map_err(|source| StartError::Bind { addr: admin_listen, source })?;
+        listener::bind(admin_listen, backlog).map_err(|source| StartError::Bind { addr: admin_listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: listen, source })?;
     let admin_addr = admin_listener.local_addr().map_err(|source| StartError::Bind { addr: admin_listen, source })?;
 
@@ -220,25 +235,12 @@ pub async fn start_with(
     };
     let (tx, rx) = watch::channel(false);
 
-    let api = axum::serve(
-        listener,
-        api_router(gateway.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(wait_for(rx.clone()));
-    let admin = axum::serve(admin_listener, admin::router(reloader.clone(), metrics))
-        .with_graceful_shutdown(wait_for(rx.clone()));
+    let api = listener::serve(listener, api_router(gateway.clone()), api_limits, rx.clone());
+    let admin = listener::serve(admin_listener, admin::router(reloader.clone(), metrics), admin_limits, rx.clone());
 
     let task = tokio::spawn(async move {
-        let admin_task = tokio::spawn(async move {
-            if let Err(e) = admin.await {
-                tracing::error!(error = %e, "admin listener failed");
-            }
-        });
-        let mut api_task = tokio::spawn(async move {
-            if let Err(e) = api.await {
-                tracing::error!(error = %e, "API listener failed");
-            }
-        });
+        let admin_task = tokio::spawn(admin);
+        let mut api_task = tokio::spawn(api);
         // Once shutdown begins, in-flight requests get `grace` to finish.
         let mut rx = rx;
         let _ = rx.wait_for(|stop| *stop).await;
@@ -253,8 +255,4 @@ pub async fn start_with(
         }
     });
     Ok(RunningGateway { addr, admin_addr, gateway, reloader, shutdown: tx, task })
-}
-
-async fn wait_for(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
 }

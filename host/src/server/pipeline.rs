@@ -82,7 +82,7 @@ async fn run(
     };
 
     // read
-    let raw = read_body(body, &parts.headers, snap.config.server.max_body_bytes).await?;
+    let raw = read_body(body, &parts.headers, &snap.config.server).await?;
 
     // parse
     let mut api = ApiRequest::parse(endpoint, &raw)?;
@@ -140,14 +140,20 @@ async fn run(
     relay(upstream_resp, &route, stream, strip_usage, total_deadline, effects).await
 }
 
-/// Reads the whole request body within the size limit.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads the whole request body within the size limit and the body deadline (one total
+/// deadline from the end of the headers, not reset per chunk: a trickle cannot stretch it).
+async fn read_body(body: Body, headers: &HeaderMap, server: &crate::config::ServerConfig) -> Result<Bytes, ApiError> {
+    let limit = server.max_body_bytes;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::body_too_large(limit));
     }
-    match http_body_util::Limited::new(body, limit).collect().await {
+    let collect = http_body_util::Limited::new(body, limit).collect();
+    let Ok(collected) = tokio::time::timeout(server.connections.body_timeout, collect).await else {
+        return Err(ApiError::body_timeout());
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::body_too_large(limit)),
         Err(e) if is_timeout(&*e) => Err(ApiError::body_timeout()),

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, Uri, header};
@@ -12,16 +11,12 @@ use axum::{Json, Router};
 use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use super::Gateway;
 use super::pipeline::{handle, handle_for};
 use super::policy_phase::{self, TenantSlot};
 use super::upstream_headers::request_id;
 use crate::api::{ApiError, Endpoint};
-
-/// How long a client may take to send its request body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The API router: OpenAI endpoints, health, readiness.
 pub fn api_router(gw: Arc<Gateway>) -> Router {
@@ -43,12 +38,12 @@ pub fn api_router(gw: Arc<Gateway>) -> Router {
         .layer(
             ServiceBuilder::new()
                 // Outermost: a bug that panics answers 500 in the OpenAI shape, never drops the connection.
+                // Slow uploads are cut by the read phase's total body deadline (408), and
+                // slow heads and idle connections by the accept loop (`server::listener`).
                 .layer(CatchPanicLayer::custom(|_| {
                     tracing::error!("request handler panicked");
                     ApiError::internal().into_response()
-                }))
-                // Slow-loris uploads: the body must arrive in time (408 from the read phase).
-                .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT)),
+                })),
         )
 }
 

@@ -9,6 +9,8 @@ use wasmgate::mock::{MockConfig, MockServer};
 use wasmgate::server::{self, RunningGateway, Snapshot};
 
 pub mod breaker;
+pub mod conn;
+pub mod soak;
 
 pub struct Harness {
     pub gw: RunningGateway,
