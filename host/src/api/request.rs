@@ -527,3 +527,7 @@ mod tests {
         assert!(e.set_field("messages", redacted).is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "request_props.rs"]
+mod props;
