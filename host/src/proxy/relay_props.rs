@@ -133,7 +133,7 @@ impl Stream {
 
     /// The last usage of a complete event.
     fn expected_usage(&self) -> Option<Usage> {
-        self.events.iter().filter_map(|(e, _)| e.usage()).last()
+        self.events.iter().rev().find_map(|(e, _)| e.usage())
     }
 }
 
@@ -176,7 +176,7 @@ proptest! {
         strip in any::<bool>(),
     ) {
         let bytes = s.bytes();
-        let whole = scan(strip, &[bytes.clone()]);
+        let whole = scan(strip, std::slice::from_ref(&bytes));
         prop_assert_eq!(&whole.0, &s.expected(strip));
         prop_assert_eq!(whole.1, s.expected_usage());
         let split = scan(strip, &pieces(&bytes, &cuts));
@@ -201,7 +201,7 @@ proptest! {
         strip in any::<bool>(),
     ) {
         let bytes = tokens.concat();
-        let whole = scan(strip, &[bytes.clone()]);
+        let whole = scan(strip, std::slice::from_ref(&bytes));
         if !strip {
             prop_assert_eq!(&whole.0, &bytes, "pass-through must not change a byte");
         }
