@@ -223,7 +223,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::malformed_json("The request body is empty; expected a JSON object."));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let parsed = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -244,7 +244,17 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
             ApiError::invalid_param(path.clone(), format!("Invalid value for '{path}': {msg}."))
         }
-    })
+    })?;
+    // Nothing but whitespace may follow the document: an unedited body goes upstream as sent, so
+    // bytes after it would reach the upstream (and body plugins) unchecked.
+    de.end().map_err(|inner| {
+        ApiError::malformed_json(format!(
+            "We could not parse the JSON body of your request: {inner}. (HINT: check line {}, column {}.)",
+            inner.line(),
+            inner.column()
+        ))
+    })?;
+    Ok(parsed)
 }
 
 /// The key of serde's "duplicate field `key`" error.
@@ -596,3 +606,7 @@ mod tests {
         assert!(e.set_field("messages", redacted).is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "request_props.rs"]
+mod props;

@@ -5,6 +5,9 @@
 //! Every validation error names its key and, when it comes from a file, its line.
 
 mod embedded;
+mod keypath;
+#[cfg(test)]
+mod props;
 mod raw;
 mod validate;
 

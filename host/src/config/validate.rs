@@ -142,7 +142,9 @@ pub(super) fn parse(
         Err(e) => {
             let mut cx = Ctx { text, errors: Vec::new() };
             let msg = e.message().to_string();
-            cx.err("", e.span(), msg);
+            // toml keeps the key path private: find it from the span, so the error names its key.
+            let key = e.span().map(|span| super::keypath::key_at(text, &span)).unwrap_or_default();
+            cx.err(key, e.span(), msg);
             return Err(ConfigErrors { file, errors: cx.errors });
         }
     };

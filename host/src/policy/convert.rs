@@ -97,3 +97,7 @@ pub fn outcome(o: Outcome) -> wit::Outcome {
         Outcome::NotForwarded => wit::Outcome::NotForwarded,
     }
 }
+
+#[cfg(test)]
+#[path = "convert_props.rs"]
+mod props;

@@ -277,3 +277,7 @@ mod tests {
         assert_eq!(usage.map(|u| u.completion_tokens), Some(5));
     }
 }
+
+#[cfg(test)]
+#[path = "relay_props.rs"]
+mod props;

@@ -1,6 +1,8 @@
 //! Test harness: a real gateway and a real mock upstream on ephemeral ports.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod hostile;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
