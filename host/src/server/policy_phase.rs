@@ -89,6 +89,7 @@ pub(super) struct Authenticated {
 }
 
 /// What the auth step decided.
+#[allow(clippy::large_enum_variant, reason = "made and moved once per request; boxing would add an allocation")]
 pub(super) enum AuthResult {
     Continue(Authenticated),
     Respond(Response),
