@@ -13,6 +13,8 @@ use toml::Spanned;
 use super::raw::{RawConfig, RawPlugin, RawUpstream};
 use super::*;
 
+mod upstream_limits;
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 const DEFAULT_MAX_BODY: usize = 4 << 20;
@@ -353,6 +355,7 @@ fn upstream(cx: &mut Ctx<'_>, name: &str, u: &RawUpstream, env: &dyn Fn(&str) ->
         ),
         total_timeout: cx.duration(&format!("{key}.total-timeout"), &u.total_timeout, DEFAULT_TOTAL_TIMEOUT),
         max_idle_per_endpoint: u.max_idle_per_endpoint.unwrap_or(DEFAULT_MAX_IDLE),
+        limits: upstream_limits::validate(cx, &key, u),
     }
 }
 
@@ -473,6 +476,7 @@ pub(super) fn describe(c: &Config) -> String {
             humantime::format_duration(u.total_timeout),
             u.max_idle_per_endpoint
         );
+        upstream_limits::describe(&mut s, &u.limits);
     }
     for m in &c.models {
         let name = match &m.pattern {

@@ -8,6 +8,8 @@ use wasmgate::config::Config;
 use wasmgate::mock::{MockConfig, MockServer};
 use wasmgate::server::{self, RunningGateway, Snapshot};
 
+pub mod upstream;
+
 pub struct Harness {
     pub gw: RunningGateway,
     pub mock: MockServer,
