@@ -45,7 +45,7 @@ pub fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
 /// Successful calls of plugin `id` so far (admissions and settlements).
 pub async fn plugin_calls_ok(h: &Harness, id: &str) -> u64 {
     let plugin = format!("plugin=\"{id}\"");
-    sample(&metrics_text(h), "wasmgate_plugin_calls_total", &[&plugin, "result=\"ok\""]) as u64
+    sample(&metrics_text(h).await, "wasmgate_plugin_calls_total", &[&plugin, "result=\"ok\""]) as u64
 }
 
 /// Polls until plugin `id` has `n` successful calls (or 20 s pass); returns the last count.
