@@ -82,7 +82,9 @@ mod tests {
 
     use super::*;
 
-    fn recorder() -> (Arc<Mutex<Vec<(Option<Usage>, Outcome)>>>, OnComplete) {
+    type Seen = Arc<Mutex<Vec<(Option<Usage>, Outcome)>>>;
+
+    fn recorder() -> (Seen, OnComplete) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         (seen, Box::new(move |u, o| s.lock().unwrap().push((u, o))))
