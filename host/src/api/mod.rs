@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod request;
+pub mod tokens;
 
 pub use error::ApiError;
 pub use request::{ApiRequest, Endpoint};

@@ -423,23 +423,9 @@ impl ApiRequest {
         Ok(())
     }
 
-    /// A cheap estimate of the prompt's size in tokens (about 4 bytes of text per token).
+    /// A cheap estimate of the prompt's size in tokens (see [`super::tokens`]).
     pub fn prompt_tokens_estimate(&self) -> u32 {
-        fn text_len(v: &Value) -> usize {
-            match v {
-                Value::String(s) => s.len(),
-                Value::Array(a) => a.iter().map(text_len).sum(),
-                Value::Object(o) => o.get("text").map(text_len).unwrap_or(0),
-                Value::Number(_) => 4, // a token id
-                _ => 0,
-            }
-        }
-        let bytes: usize = match self {
-            ApiRequest::Chat(r) => r.messages.iter().map(|m| 4 + m.content.as_ref().map(text_len).unwrap_or(0)).sum(),
-            ApiRequest::Completions(r) => r.prompt.as_ref().map(text_len).unwrap_or(0),
-            ApiRequest::Embeddings(r) => r.input.as_ref().map(text_len).unwrap_or(0),
-        };
-        u32::try_from(bytes.div_ceil(4)).unwrap_or(u32::MAX).max(1)
+        super::tokens::prompt_estimate(self)
     }
 
     /// Serializes the (edited) request for the upstream.

@@ -108,7 +108,32 @@ pub struct UpstreamConfig {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// Client headers let through although dropped by default (`forward-client-headers`).
     pub forward_client_headers: Vec<http::HeaderName>,
+    pub limits: UpstreamLimits,
 }
+
+/// How an upstream's connections are shared and its streams watched (see `raw.rs` for each
+/// key and its default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamLimits {
+    pub max_connections_per_endpoint: usize,
+    pub max_streams_per_connection: usize,
+    pub http2_stream_window: u32,
+    pub http2_keep_alive_interval: Duration,
+    pub http2_keep_alive_timeout: Duration,
+    pub client_stall_timeout: Duration,
+    pub chunk_idle_timeout: Duration,
+}
+
+impl UpstreamLimits {
+    /// Every stream's window fits in the connection's (validation keeps this below 2^31).
+    pub fn http2_connection_window(&self) -> u32 {
+        let streams = u32::try_from(self.max_streams_per_connection).unwrap_or(u32::MAX);
+        self.http2_stream_window.saturating_mul(streams).min(MAX_H2_WINDOW)
+    }
+}
+
+/// The largest HTTP/2 flow-control window (RFC 9113 §6.9.1).
+pub const MAX_H2_WINDOW: u32 = (1 << 31) - 1;
 
 /// How a model name is matched.
 #[derive(Debug, Clone, PartialEq, Eq)]

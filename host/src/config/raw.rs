@@ -120,6 +120,26 @@ pub struct RawUpstream {
     /// what the gateway's key bills). Ignored for a header the upstream config sets itself.
     /// Default: none.
     pub forward_client_headers: Option<Spanned<Vec<String>>>,
+    /// Connections (HTTP/2) or connection pools (HTTP/1) per endpoint; requests go to the
+    /// least loaded. Default 16.
+    pub max_connections_per_endpoint: Option<Spanned<u64>>,
+    /// Requests in flight per connection (HTTP/2 streams; for HTTP/1, per pool). When every
+    /// connection is full, a request waits within its `first-byte-timeout`. Default 100.
+    pub max_streams_per_connection: Option<Spanned<u64>>,
+    /// HTTP/2 receive window of one stream, in bytes; the connection window is this times
+    /// `max-streams-per-connection`, so streams whose clients stopped reading can never
+    /// starve the others. Default 262144 (256 KiB).
+    pub http2_stream_window: Option<Spanned<u64>>,
+    /// HTTP/2 keep-alive ping interval, also on idle connections. Default `20s`.
+    pub http2_keep_alive_interval: Option<Spanned<String>>,
+    /// A ping not answered within this closes the connection. Default `10s`.
+    pub http2_keep_alive_timeout: Option<Spanned<String>>,
+    /// A stream whose client accepted no bytes for this long is dropped (upstream cancelled,
+    /// settled as client-aborted). Default `30s`.
+    pub client_stall_timeout: Option<Spanned<String>>,
+    /// A stream whose upstream sent nothing for this long ends with an SSE error event
+    /// (`upstream_timeout`). Default `60s`.
+    pub chunk_idle_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,6 +17,7 @@ mod connections;
 use connections::connection_limits;
 mod headers;
 use headers::{forward_client_headers, trusted_proxies, upstream_headers};
+mod upstream_limits;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
@@ -365,6 +366,7 @@ fn upstream(cx: &mut Ctx<'_>, name: &str, u: &RawUpstream, env: &dyn Fn(&str) ->
         max_idle_per_endpoint: u.max_idle_per_endpoint.unwrap_or(DEFAULT_MAX_IDLE),
         headers: upstream_headers(cx, &key, u),
         forward_client_headers: forward_client_headers(cx, &key, u),
+        limits: upstream_limits::validate(cx, &key, u),
     }
 }
 
@@ -510,6 +512,7 @@ pub(super) fn describe(c: &Config) -> String {
             let names: Vec<&str> = u.forward_client_headers.iter().map(http::HeaderName::as_str).collect();
             let _ = writeln!(s, "forward-client-headers = {names:?}");
         }
+        upstream_limits::describe(&mut s, &u.limits);
     }
     for m in &c.models {
         let name = match &m.pattern {

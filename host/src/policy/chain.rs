@@ -45,6 +45,8 @@ pub struct Effects {
 pub struct Settlement {
     plugin: Arc<Plugin>,
     reservation: String,
+    /// When `admit` reserved (ms since the epoch): the window the settlement belongs to.
+    admitted_at_ms: u64,
 }
 
 impl Settlement {
@@ -65,8 +67,12 @@ impl Settlement {
         let outcome = convert::outcome(outcome);
         let super::plugin::Instance { store, bindings, .. } = &mut inst;
         let Bindings::RateLimit(b) = bindings else { return };
+        store.data_mut().quota_origin_ms = Some(self.admitted_at_ms);
         let call = b.call_settle(&mut *store, &self.reservation, usage, outcome);
-        match tokio::time::timeout(p.call_timeout(), call).await {
+        let result = tokio::time::timeout(p.call_timeout(), call).await;
+        // The instance serves `admit` next: its adjustments are for now again.
+        store.data_mut().quota_origin_ms = None;
+        match result {
             Ok(Ok(())) => {
                 p.record("ok", started.elapsed());
                 p.checkin(inst);
@@ -147,7 +153,11 @@ impl Chain {
                 Step::Admit(edits, reservation) => {
                     apply(view, edits, &mut effects);
                     if let Some(r) = reservation {
-                        effects.settlements.push(Settlement { plugin: p.clone(), reservation: r });
+                        effects.settlements.push(Settlement {
+                            plugin: p.clone(),
+                            reservation: r,
+                            admitted_at_ms: super::quota::epoch_ms(),
+                        });
                     }
                 }
                 Step::Respond(resp) => return Ok(ChainOutcome::Respond(resp, effects)),

@@ -72,6 +72,9 @@ pub struct HostState {
     pub request_id: String,
     /// Epoch ticks the current call may still run (its deadline, in ticks).
     pub ticks_left: u64,
+    /// While `settle` runs: when the reservation was admitted (ms since the epoch), so its
+    /// `quota-adjust` calls settle against the reservation's window, not the current one.
+    pub quota_origin_ms: Option<u64>,
 }
 
 impl HostState {
@@ -84,6 +87,7 @@ impl HostState {
             caps,
             request_id: String::new(),
             ticks_left: 0,
+            quota_origin_ms: None,
         }
     }
 }
@@ -158,7 +162,8 @@ impl Host for HostState {
     async fn quota_adjust(&mut self, key: String, delta: i64, window_ms: u64) -> Result<()> {
         let k = self.caps.key(&key);
         let window = Duration::from_millis(window_ms.max(1));
-        tokio::time::timeout(self.caps.host_call_timeout, self.caps.quota.adjust(&k, delta, window))
+        let origin = self.quota_origin_ms.unwrap_or_else(super::quota::epoch_ms);
+        tokio::time::timeout(self.caps.host_call_timeout, self.caps.quota.adjust(&k, delta, window, origin))
             .await
             .map_err(|_| wasmtime::Error::msg("quota store did not answer in time"))
     }

@@ -28,8 +28,17 @@ pub trait QuotaStore: Send + Sync + 'static {
     /// Takes `cost` from `key` if it fits under `limit` in the current window; otherwise takes
     /// nothing.
     fn consume<'a>(&'a self, key: &'a str, cost: u64, limit: u64, window: Duration) -> BoxFuture<'a, QuotaStatus>;
-    /// Adds `delta` (negative refunds) to `key` in the current window, clamped at zero.
-    fn adjust<'a>(&'a self, key: &'a str, delta: i64, window: Duration) -> BoxFuture<'a, ()>;
+    /// Adds `delta` (negative refunds) to `key`, clamped at zero, on behalf of a cost taken at
+    /// `origin_ms` (ms since the epoch; the settled reservation's admission time, or now).
+    /// A refund applies only while the window of `origin_ms` is current: giving it to a later
+    /// window would hand out tokens that window never took. A charge for an ended window goes
+    /// to the current one, so the excess of a request that spans a boundary is never lost.
+    fn adjust<'a>(&'a self, key: &'a str, delta: i64, window: Duration, origin_ms: u64) -> BoxFuture<'a, ()>;
+}
+
+/// Now, in ms since the Unix epoch (the clock of quota windows).
+pub fn epoch_ms() -> u64 {
+    now_ms()
 }
 
 fn now_ms() -> u64 {
@@ -96,9 +105,12 @@ impl InMemoryQuotaStore {
         QuotaStatus { allowed, limit, remaining: limit.saturating_sub(c.used), reset_ms: left }
     }
 
-    /// Synchronous core of `adjust`.
-    pub fn adjust_at(&self, key: &str, delta: i64, window: Duration, now: u64) {
+    /// Synchronous core of `adjust`: `delta` for a cost taken at `origin`, applied at `now`.
+    pub fn adjust_at(&self, key: &str, delta: i64, window: Duration, origin: u64, now: u64) {
         let (start, _) = window_of(now, window);
+        if delta < 0 && window_of(origin, window).0 < start {
+            return; // a refund for a window that is over
+        }
         let w = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
         let Ok(mut map) = self.shard(key).lock() else { return };
         let c = map.entry(key.to_string()).or_insert(Counter { window_start: start, window_ms: w, used: 0 });
@@ -119,8 +131,8 @@ impl QuotaStore for InMemoryQuotaStore {
         Box::pin(std::future::ready(status))
     }
 
-    fn adjust<'a>(&'a self, key: &'a str, delta: i64, window: Duration) -> BoxFuture<'a, ()> {
-        self.adjust_at(key, delta, window, now_ms());
+    fn adjust<'a>(&'a self, key: &'a str, delta: i64, window: Duration, origin_ms: u64) -> BoxFuture<'a, ()> {
+        self.adjust_at(key, delta, window, origin_ms, now_ms());
         Box::pin(std::future::ready(()))
     }
 }
@@ -150,11 +162,25 @@ mod tests {
     fn adjust_never_goes_below_zero_and_keys_are_separate() {
         let s = InMemoryQuotaStore::default();
         s.consume_at("a", 4, 10, MIN, 0);
-        s.adjust_at("a", -100, MIN, 1);
+        s.adjust_at("a", -100, MIN, 1, 1);
         assert_eq!(s.consume_at("a", 0, 10, MIN, 2).remaining, 10);
-        s.adjust_at("a", 7, MIN, 3);
+        s.adjust_at("a", 7, MIN, 3, 3);
         assert_eq!(s.consume_at("a", 0, 10, MIN, 4).remaining, 3);
         assert_eq!(s.consume_at("b", 0, 10, MIN, 4).remaining, 10);
+    }
+
+    #[test]
+    fn settling_after_a_window_rollover_refunds_nothing_and_charges_the_new_window() {
+        let s = InMemoryQuotaStore::default();
+        let (w0, w1) = (120_000, 180_000);
+        s.consume_at("k", 1000, 5000, MIN, w0 + 59_000); // reserved late in window 0
+        s.consume_at("k", 300, 5000, MIN, w1 + 10); // another request in window 1
+        s.adjust_at("k", -900, MIN, w0 + 59_000, w1 + 20); // the first one settles in window 1
+        assert_eq!(s.consume_at("k", 0, 5000, MIN, w1 + 30).remaining, 4700, "refund must not land in window 1");
+        s.adjust_at("k", 200, MIN, w0 + 59_000, w1 + 40); // an excess is still charged
+        assert_eq!(s.consume_at("k", 0, 5000, MIN, w1 + 50).remaining, 4500);
+        s.adjust_at("k", -100, MIN, w1 + 10, w1 + 60); // same window: refunded as before
+        assert_eq!(s.consume_at("k", 0, 5000, MIN, w1 + 70).remaining, 4600);
     }
 
     #[test]

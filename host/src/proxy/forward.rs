@@ -4,13 +4,44 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::Upstream;
+use super::pool::LaneGuard;
 use crate::api::{ApiError, Endpoint};
+
+pin_project_lite::pin_project! {
+    /// An upstream response body, holding its connection slot until it is finished or dropped.
+    pub struct UpstreamBody {
+        #[pin]
+        inner: Incoming,
+        _slot: LaneGuard,
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 /// What goes upstream: the path kind, the final body and the headers (auth is added here).
 pub struct UpstreamRequest {
@@ -57,8 +88,9 @@ impl ForwardError {
     }
 }
 
-/// Sends `req` to `up`, failing over to the next endpoint on connect errors only.
-pub async fn send(up: &Upstream, req: UpstreamRequest) -> Result<Response<Incoming>, ForwardError> {
+/// Sends `req` to `up`, failing over to the next endpoint on connect errors only. Waiting for
+/// a free connection slot counts against the first-byte timeout.
+pub async fn send(up: &Upstream, req: UpstreamRequest) -> Result<Response<UpstreamBody>, ForwardError> {
     let n = up.cfg.endpoints.len();
     let start = up.next.fetch_add(1, Ordering::Relaxed);
     let deadline = Instant::now() + up.cfg.first_byte_timeout;
@@ -81,24 +113,29 @@ pub async fn send(up: &Upstream, req: UpstreamRequest) -> Result<Response<Incomi
         }
         let request = builder.body(Full::new(req.body.clone())).map_err(|e| ForwardError::BadRequest(e.to_string()))?;
         let started = Instant::now();
-        match tokio::time::timeout_at(deadline.into(), up.client.request(request)).await {
-            Err(_) => {
+        let exchange = async {
+            let slot = up.pools[(start + attempt) % n].acquire().await?;
+            let resp = slot.client().request(request).await;
+            Some(resp.map(|r| r.map(|inner| UpstreamBody { inner, _slot: slot })))
+        };
+        match tokio::time::timeout_at(deadline.into(), exchange).await {
+            Err(_) | Ok(None) => {
                 metrics::counter!("wasmgate_upstream_errors_total", "upstream" => up.cfg.name.clone(), "kind" => "timeout").increment(1);
                 return Err(ForwardError::FirstByteTimeout {
                     upstream: up.cfg.name.clone(),
                     after: up.cfg.first_byte_timeout,
                 });
             }
-            Ok(Ok(resp)) => {
+            Ok(Some(Ok(resp))) => {
                 up.duration.record(started.elapsed().as_secs_f64());
                 return Ok(resp);
             }
-            Ok(Err(e)) if e.is_connect() => {
+            Ok(Some(Err(e))) if e.is_connect() => {
                 tracing::warn!(upstream = %up.cfg.name, endpoint = %ep, error = %e, "connect failed; trying next endpoint");
                 metrics::counter!("wasmgate_upstream_errors_total", "upstream" => up.cfg.name.clone(), "kind" => "connect").increment(1);
                 last = e.to_string();
             }
-            Ok(Err(e)) => {
+            Ok(Some(Err(e))) => {
                 metrics::counter!("wasmgate_upstream_errors_total", "upstream" => up.cfg.name.clone(), "kind" => "broken").increment(1);
                 return Err(ForwardError::Broken { upstream: up.cfg.name.clone(), cause: error_chain(&e) });
             }

@@ -1,9 +1,12 @@
-//! Upstreams: model → upstream routing, one pooled HTTP client per upstream (built once per
-//! config, never per request), forwarding with timeouts and connect-failure retry, and the
-//! SSE relay.
+//! Upstreams: model → upstream routing, pooled HTTP clients per endpoint (built once per
+//! config, never per request; spread so one stalled stream cannot stall others, see [`pool`]),
+//! forwarding with timeouts and connect-failure retry, and the SSE relay.
 
+mod completion;
 mod forward;
+mod pool;
 mod relay;
+mod sse;
 mod usage;
 
 use std::collections::HashMap;
@@ -14,12 +17,13 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::{Config, ModelPattern, UpstreamConfig};
 
-pub use forward::{ForwardError, UpstreamRequest, send};
-pub use relay::{Completion, OnComplete, Outcome, RelayBody, collect_with_usage};
+pub use completion::{Completion, OnComplete};
+pub use forward::{ForwardError, UpstreamBody, UpstreamRequest, send};
+pub use relay::{Outcome, RelayBody, StreamWatch, collect_with_usage};
 pub use usage::Usage;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -28,7 +32,8 @@ pub(crate) type HttpClient = Client<Connector, Full<Bytes>>;
 /// One upstream: its settings, its connection pool, and the rotation over its endpoints.
 pub struct Upstream {
     pub cfg: UpstreamConfig,
-    pub(crate) client: HttpClient,
+    /// One pool of lanes per endpoint, in `cfg.endpoints` order.
+    pub(crate) pools: Vec<Arc<pool::EndpointPool>>,
     /// Round-robin position over `cfg.endpoints`.
     pub(crate) next: AtomicUsize,
     /// `Bearer <key>`, prepared once.
@@ -55,12 +60,29 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
+        let limits = &cfg.limits;
+        let lanes = limits.max_connections_per_endpoint;
         let mut builder = Client::builder(TokioExecutor::new());
-        builder.pool_max_idle_per_host(cfg.max_idle_per_endpoint);
+        builder
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_max_idle_per_host(cfg.max_idle_per_endpoint.div_ceil(lanes.max(1)))
+            // Fixed windows, sized so a connection's window holds every stream's (see `pool`).
+            .http2_adaptive_window(false)
+            .http2_initial_stream_window_size(limits.http2_stream_window)
+            .http2_initial_connection_window_size(limits.http2_connection_window())
+            // A silently dead connection is found by a missed ping, not by a request's timeout.
+            .http2_keep_alive_interval(limits.http2_keep_alive_interval)
+            .http2_keep_alive_timeout(limits.http2_keep_alive_timeout)
+            .http2_keep_alive_while_idle(true);
         if cfg.http2 {
             builder.http2_only(true);
         }
-        let client = builder.build(https);
+        let pools = cfg
+            .endpoints
+            .iter()
+            .map(|_| pool::EndpointPool::new(lanes, limits.max_streams_per_connection, || builder.build(https.clone())))
+            .collect();
         let auth_header = match &cfg.api_key {
             Some((var, key)) => {
                 let mut v = http::HeaderValue::try_from(format!("Bearer {}", key.expose()))
@@ -72,7 +94,7 @@ impl Upstream {
         };
         crate::metrics::install();
         let duration = metrics::histogram!("wasmgate_upstream_duration_seconds", "upstream" => cfg.name.clone());
-        Ok(Upstream { cfg, client, next: AtomicUsize::new(0), auth_header, duration })
+        Ok(Upstream { cfg, pools, next: AtomicUsize::new(0), auth_header, duration })
     }
 }
 

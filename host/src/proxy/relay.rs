@@ -1,208 +1,228 @@
 //! Relaying upstream bodies to the client.
 //!
-//! Streams (`text/event-stream`) go through [`RelayBody`] frame by frame as they arrive: never
-//! buffered, but watched for the `usage` event the gateway asked for, so tokens can be settled.
-//! If the client did not ask for usage itself, that usage-only event is removed from what it
-//! receives. Dropping the body (the client went away) drops the upstream body, which cancels
-//! the upstream request (the connection is closed, or the HTTP/2 stream reset).
+//! Streams (`text/event-stream`) are pumped by a task of their own from the upstream into a
+//! short channel that [`RelayBody`] hands to the client: never buffered beyond a few frames,
+//! watched for the `usage` event the gateway asked for (if the client did not ask for usage
+//! itself, that usage-only event is removed from what it receives), and their output counted.
+//! The pump is what watches the stream, since a body the client stopped reading is no longer
+//! polled and cannot watch itself:
 //!
-//! Every request ends in exactly one call of its [`Completion`]: `Completed`, `UpstreamError`,
-//! or `ClientAborted` when the body is dropped unfinished.
+//! - the client accepted nothing for `client-stall-timeout` (the channel stayed full): the
+//!   upstream stream is dropped, freeing its connection slot and flow-control window, and the
+//!   request is settled as client-aborted;
+//! - the upstream sent nothing for `chunk-idle-timeout`, or the exchange hit `total-timeout`:
+//!   the client gets an OpenAI-shaped SSE error event and the stream ends.
+//!
+//! Dropping the body (the client went away) closes the channel; the pump drops the upstream
+//! body, which cancels the upstream request (the connection is closed, or the HTTP/2 stream
+//! reset). Every request ends in exactly one call of its [`Completion`].
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
-use tokio::time::Sleep;
+use http_body_util::BodyExt;
+use tokio::sync::mpsc;
 
+use super::completion::Completion;
+use super::forward::UpstreamBody;
+use super::sse::SseScanner;
 use super::usage::{Usage, scan_json};
 
 pub use crate::policy::Outcome;
 
-/// Called once when a request is over, with the usage the upstream reported.
-pub type OnComplete = Box<dyn FnOnce(Option<Usage>, Outcome) + Send>;
+/// Frames between the pump and the client: small, so a full channel means the client stopped
+/// reading, not that the gateway is buffering.
+const CHANNEL_DEPTH: usize = 4;
 
-/// Guarantees the completion callback runs exactly once, even if the body is dropped.
-pub struct Completion {
-    on_complete: Option<OnComplete>,
+/// The watchdogs of one relayed stream.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamWatch {
+    /// The end of the exchange's `total-timeout`.
+    pub deadline: tokio::time::Instant,
+    /// Longest silence of the upstream between frames.
+    pub chunk_idle: Duration,
+    /// Longest time the client may accept nothing.
+    pub client_stall: Duration,
 }
 
-impl Completion {
-    pub fn new(on_complete: OnComplete) -> Self {
-        Completion { on_complete: Some(on_complete) }
-    }
-
-    pub fn finish(&mut self, usage: Option<Usage>, outcome: Outcome) {
-        if let Some(f) = self.on_complete.take() {
-            f(usage, outcome);
-        }
-    }
+/// Why a relayed stream ended early, as the client's body sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("the upstream stream broke: {0}")]
+    Upstream(#[from] hyper::Error),
+    #[error("the stream was dropped: the client accepted no bytes in time")]
+    Dropped,
 }
 
-impl Drop for Completion {
-    fn drop(&mut self) {
-        self.finish(None, Outcome::ClientAborted);
-    }
+enum Item {
+    Data(Frame<Bytes>),
+    End,
+    Fail(RelayError),
 }
 
-/// Splits an SSE byte stream into events and reads usage out of them.
-struct SseScanner {
-    /// Bytes of the event in progress (complete events are removed).
-    pending: BytesMut,
-    usage: Option<Usage>,
-    /// Remove usage-only events from the output (the gateway asked for them, not the client).
-    strip_usage_events: bool,
-}
-
-impl SseScanner {
-    /// Feeds one chunk; returns what to send to the client now.
-    fn feed(&mut self, chunk: Bytes) -> Bytes {
-        if !self.strip_usage_events {
-            // Pass-through: forward the chunk as is, scan a copy for complete events.
-            self.pending.extend_from_slice(&chunk);
-            while let Some(end) = event_end(&self.pending) {
-                let event = self.pending.split_to(end);
-                self.inspect(&event);
-            }
-            return chunk;
-        }
-        // Filtering: hold back an incomplete event until it is complete.
-        self.pending.extend_from_slice(&chunk);
-        let mut out = BytesMut::new();
-        while let Some(end) = event_end(&self.pending) {
-            let event = self.pending.split_to(end);
-            if !self.inspect(&event) {
-                out.extend_from_slice(&event);
-            }
-        }
-        out.freeze()
-    }
-
-    /// Records usage from an event; true if it is a usage-only event.
-    fn inspect(&mut self, event: &[u8]) -> bool {
-        if memchr_usage(event).is_none() {
-            return false;
-        }
-        let mut usage_only = false;
-        for line in event.split(|b| *b == b'\n') {
-            let Some(data) = line.strip_prefix(b"data:") else {
-                continue;
-            };
-            if let Some(scan) = scan_json(data.trim_ascii()) {
-                if scan.usage.is_some() {
-                    self.usage = scan.usage;
-                }
-                usage_only |= scan.usage_only;
-            }
-        }
-        usage_only
-    }
-
-    /// Whatever is left at the end of the stream (an unterminated last event).
-    fn flush(&mut self) -> Bytes {
-        if self.strip_usage_events { self.pending.split().freeze() } else { Bytes::new() }
-    }
-}
-
-/// Index just past the first blank line (`\n\n` or `\r\n\r\n`) in `buf`.
-fn event_end(buf: &[u8]) -> Option<usize> {
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn memchr_usage(event: &[u8]) -> Option<usize> {
-    event.windows(7).position(|w| w == b"\"usage\"")
-}
-
-pin_project_lite::pin_project! {
-    /// A streamed upstream body on its way to the client.
-    pub struct RelayBody {
-        #[pin]
-        inner: Incoming,
-        scanner: SseScanner,
-        #[pin]
-        deadline: Sleep,
-        completion: Completion,
-        done: bool,
-        started: Instant,
-    }
+/// A streamed upstream body on its way to the client.
+pub struct RelayBody {
+    rx: mpsc::Receiver<Item>,
+    done: bool,
 }
 
 impl RelayBody {
-    /// `strip_usage_events`: the gateway injected `stream_options.include_usage` and the
-    /// client did not ask for it. `deadline`: the total timeout of the exchange.
-    pub fn new(
-        inner: Incoming,
-        strip_usage_events: bool,
-        deadline: tokio::time::Instant,
-        completion: Completion,
-    ) -> Self {
-        RelayBody {
-            inner,
-            scanner: SseScanner { pending: BytesMut::new(), usage: None, strip_usage_events },
-            deadline: tokio::time::sleep_until(deadline),
-            completion,
-            done: false,
-            started: Instant::now(),
+    /// Starts pumping `upstream`. `strip_usage_events`: the gateway injected
+    /// `stream_options.include_usage` and the client did not ask for it.
+    pub fn spawn(upstream: UpstreamBody, strip_usage_events: bool, watch: StreamWatch, completion: Completion) -> Self {
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        tokio::spawn(pump(upstream, SseScanner::new(strip_usage_events), watch, completion, tx));
+        RelayBody { rx, done: false }
+    }
+}
+
+/// How the pump's loop ended.
+enum Ending {
+    Done,
+    Broken(hyper::Error),
+    TotalTimeout,
+    UpstreamIdle,
+    ClientGone,
+    ClientStalled,
+}
+
+async fn pump(
+    upstream: UpstreamBody,
+    mut scanner: SseScanner,
+    watch: StreamWatch,
+    mut completion: Completion,
+    tx: mpsc::Sender<Item>,
+) {
+    let started = Instant::now();
+    let mut upstream = Box::pin(upstream);
+    let ending = loop {
+        let next = tokio::select! {
+            biased;
+            () = tx.closed() => break Ending::ClientGone,
+            () = tokio::time::sleep_until(watch.deadline) => break Ending::TotalTimeout,
+            next = tokio::time::timeout(watch.chunk_idle, upstream.frame()) => next,
+        };
+        let frame = match next {
+            Err(_) => break Ending::UpstreamIdle,
+            Ok(None) => break Ending::Done,
+            Ok(Some(Err(e))) => break Ending::Broken(e),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let (out, output) = match frame.into_data() {
+            Ok(data) => {
+                let out = scanner.feed(data);
+                let output = scanner.take_output();
+                if out.is_empty() {
+                    continue; // everything was held back (partial or stripped event): read on
+                }
+                (Frame::data(out), output)
+            }
+            Err(trailers) => (trailers, 0),
+        };
+        if let Err(ending) = deliver(&tx, Item::Data(out), watch.client_stall).await {
+            break ending;
+        }
+        completion.add_output(output);
+    };
+    let usage = scanner.usage;
+    match ending {
+        Ending::Done => {
+            completion.finish(usage, Outcome::Completed);
+            let rest = scanner.flush();
+            if !rest.is_empty() && deliver(&tx, Item::Data(Frame::data(rest)), watch.client_stall).await.is_err() {
+                return;
+            }
+            let _ = deliver(&tx, Item::End, watch.client_stall).await;
+        }
+        Ending::Broken(e) => {
+            tracing::warn!(error = %e, "upstream stream broke");
+            completion.finish(usage, Outcome::UpstreamError);
+            let _ = deliver(&tx, Item::Fail(RelayError::Upstream(e)), watch.client_stall).await;
+        }
+        Ending::TotalTimeout => {
+            drop(upstream); // cancel the upstream before waiting on the client
+            cut_short("total_timeout", total_timeout_event(), started, &tx, watch).await;
+            completion.finish(usage, Outcome::UpstreamError);
+        }
+        Ending::UpstreamIdle => {
+            drop(upstream);
+            cut_short("upstream_idle", idle_event(watch.chunk_idle), started, &tx, watch).await;
+            completion.finish(usage, Outcome::UpstreamError);
+        }
+        Ending::ClientGone => completion.finish(usage, Outcome::ClientAborted),
+        Ending::ClientStalled => {
+            tracing::warn!(stalled_for = ?watch.client_stall, "client stopped reading; stream dropped");
+            metrics::counter!("wasmgate_stream_cutoffs_total", "reason" => "client_stalled").increment(1);
+            completion.finish(usage, Outcome::ClientAborted);
+            // Closing the channel without `End`: should the client read again, its body fails.
         }
     }
 }
 
-/// A terminal error event for a stream cut short by the gateway.
-fn timeout_event() -> Bytes {
+/// Ends a stream the gateway cut short with an error event.
+async fn cut_short(reason: &'static str, event: Bytes, started: Instant, tx: &mpsc::Sender<Item>, watch: StreamWatch) {
+    tracing::warn!(elapsed = ?started.elapsed(), reason, "stream cut short by the gateway");
+    metrics::counter!("wasmgate_stream_cutoffs_total", "reason" => reason).increment(1);
+    if deliver(tx, Item::Data(Frame::data(event)), watch.client_stall).await.is_ok() {
+        let _ = deliver(tx, Item::End, watch.client_stall).await;
+    }
+}
+
+/// Hands `item` to the client's body, waiting at most `stall` for room.
+async fn deliver(tx: &mpsc::Sender<Item>, item: Item, stall: Duration) -> Result<(), Ending> {
+    match tokio::time::timeout(stall, tx.reserve()).await {
+        Ok(Ok(permit)) => {
+            permit.send(item);
+            Ok(())
+        }
+        Ok(Err(_)) => Err(Ending::ClientGone),
+        Err(_) => Err(Ending::ClientStalled),
+    }
+}
+
+/// A terminal error event for a stream that hit the total timeout.
+fn total_timeout_event() -> Bytes {
     Bytes::from_static(
         b"data: {\"error\":{\"message\":\"The upstream stream exceeded the gateway's total timeout.\",\"type\":\"upstream_error\",\"param\":null,\"code\":\"upstream_timeout\"}}\n\n",
     )
 }
 
+/// A terminal error event for an upstream that went silent mid-stream.
+fn idle_event(after: Duration) -> Bytes {
+    let message = format!("The upstream sent nothing for {}; the stream was ended.", humantime::format_duration(after));
+    let event = serde_json::json!({
+        "error": {"message": message, "type": "upstream_error", "param": null, "code": "upstream_timeout"}
+    });
+    Bytes::from(format!("data: {event}\n\n"))
+}
+
 impl Body for RelayBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = RelayError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let mut this = self.project();
-        if *this.done {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
+        if self.done {
             return Poll::Ready(None);
         }
-        loop {
-            if this.deadline.as_mut().poll(cx).is_ready() {
-                *this.done = true;
-                tracing::warn!(elapsed = ?this.started.elapsed(), "stream hit the total timeout");
-                this.completion.finish(this.scanner.usage, Outcome::UpstreamError);
-                return Poll::Ready(Some(Ok(Frame::data(timeout_event()))));
+        let item = ready!(self.rx.poll_recv(cx));
+        Poll::Ready(match item {
+            Some(Item::Data(frame)) => Some(Ok(frame)),
+            Some(Item::End) => {
+                self.done = true;
+                None
             }
-            match ready!(this.inner.as_mut().poll_frame(cx)) {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => {
-                        let out = this.scanner.feed(data);
-                        if out.has_remaining() {
-                            return Poll::Ready(Some(Ok(Frame::data(out))));
-                        }
-                        // Everything was held back (partial or stripped event): read on.
-                    }
-                    Err(frame) => return Poll::Ready(Some(Ok(frame))), // trailers
-                },
-                Some(Err(e)) => {
-                    *this.done = true;
-                    tracing::warn!(error = %e, "upstream stream broke");
-                    this.completion.finish(this.scanner.usage, Outcome::UpstreamError);
-                    return Poll::Ready(Some(Err(e)));
-                }
-                None => {
-                    *this.done = true;
-                    this.completion.finish(this.scanner.usage, Outcome::Completed);
-                    let rest = this.scanner.flush();
-                    return Poll::Ready(if rest.is_empty() { None } else { Some(Ok(Frame::data(rest))) });
-                }
+            Some(Item::Fail(e)) => {
+                self.done = true;
+                Some(Err(e))
             }
-        }
+            None => {
+                self.done = true;
+                Some(Err(RelayError::Dropped))
+            }
+        })
     }
 
     fn is_end_stream(&self) -> bool {
@@ -218,10 +238,9 @@ impl Body for RelayBody {
 /// Returns the bytes read so far and `None` usage if the body is larger than `limit`, plus the
 /// rest of the body to stream on.
 pub async fn collect_with_usage(
-    mut body: Incoming,
+    mut body: UpstreamBody,
     limit: usize,
-) -> Result<(Bytes, Option<Usage>, Option<Incoming>), hyper::Error> {
-    use http_body_util::BodyExt;
+) -> Result<(Bytes, Option<Usage>, Option<UpstreamBody>), hyper::Error> {
     let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
@@ -235,49 +254,3 @@ pub async fn collect_with_usage(
     let usage = scan_json(&bytes).and_then(|s| s.usage);
     Ok((bytes, usage, None))
 }
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    const CHUNK: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n";
-    const USAGE: &str =
-        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5,\"total_tokens\":8}}\n\n";
-    const DONE: &str = "data: [DONE]\n\n";
-
-    fn run(strip: bool, pieces: &[&[u8]]) -> (Vec<u8>, Option<Usage>) {
-        let mut s = SseScanner { pending: BytesMut::new(), usage: None, strip_usage_events: strip };
-        let mut out = Vec::new();
-        for p in pieces {
-            out.extend_from_slice(&s.feed(Bytes::copy_from_slice(p)));
-        }
-        out.extend_from_slice(&s.flush());
-        (out, s.usage)
-    }
-
-    #[test]
-    fn usage_is_read_across_chunk_boundaries() {
-        let all = format!("{CHUNK}{USAGE}{DONE}");
-        let bytes = all.as_bytes();
-        for cut in 1..bytes.len() {
-            let (out, usage) = run(false, &[&bytes[..cut], &bytes[cut..]]);
-            assert_eq!(out, bytes);
-            assert_eq!(usage.map(|u| u.total_tokens), Some(8), "cut at {cut}");
-            let (out, usage) = run(true, &[&bytes[..cut], &bytes[cut..]]);
-            assert_eq!(String::from_utf8(out).unwrap(), format!("{CHUNK}{DONE}"), "cut at {cut}");
-            assert_eq!(usage.map(|u| u.prompt_tokens), Some(3));
-        }
-    }
-
-    #[test]
-    fn crlf_events_are_split() {
-        let (out, usage) = run(true, &[USAGE.replace("\n\n", "\r\n\r\n").as_bytes(), b"data: [DONE]\r\n\r\n"]);
-        assert_eq!(out, b"data: [DONE]\r\n\r\n");
-        assert_eq!(usage.map(|u| u.completion_tokens), Some(5));
-    }
-}
-
-#[cfg(test)]
-#[path = "relay_props.rs"]
-mod props;

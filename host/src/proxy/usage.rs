@@ -8,21 +8,16 @@ pub use crate::policy::Usage;
 struct WithUsage {
     #[serde(default)]
     usage: Option<Usage>,
-    #[serde(default)]
-    choices: Option<Vec<serde::de::IgnoredAny>>,
 }
 
-/// What a JSON document (a response, or one SSE event's data) says about usage.
+/// What a JSON response says about usage.
 pub(crate) struct Scan {
     pub usage: Option<Usage>,
-    /// True for a stream chunk that only carries usage (`"choices": []`).
-    pub usage_only: bool,
 }
 
 /// Reads `usage` out of a JSON document; `None` when it is not JSON or has no usage.
+/// (Stream events are read by [`super::sse`].)
 pub(crate) fn scan_json(doc: &[u8]) -> Option<Scan> {
     let w: WithUsage = serde_json::from_slice(doc).ok()?;
-    let usage = w.usage?;
-    let usage_only = matches!(&w.choices, Some(c) if c.is_empty());
-    Some(Scan { usage: Some(usage), usage_only })
+    Some(Scan { usage: Some(w.usage?) })
 }

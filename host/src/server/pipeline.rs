@@ -25,11 +25,11 @@ use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt;
 
 use super::Gateway;
-use super::policy_phase::{self, AuthResult, Effects, PolicyResult, TenantSlot, settle_all};
+use super::policy_phase::{self, AuthResult, PolicyResult, TenantSlot, settle_all};
 use super::upstream_headers::{add_forwarded, for_upstream, forwardable, relayable, request_id};
 use crate::api::{ApiError, ApiRequest, Endpoint};
 use crate::metrics::status_label;
-use crate::proxy::{self, Completion, Outcome, RelayBody, Route, UpstreamRequest, Usage};
+use crate::proxy::{self, Completion, Outcome, RelayBody, Route, StreamWatch, UpstreamBody, UpstreamRequest, Usage};
 
 /// Largest non-streamed upstream body read whole (to find its usage); larger ones stream on.
 const MAX_COLLECTED_RESPONSE: usize = 16 << 20;
@@ -102,6 +102,10 @@ async fn run(
         effects.finish(None, Outcome::NotForwarded);
         return Err(err);
     };
+    // From here the request is finished by its completion, a drop guard: a client that leaves
+    // while the gateway waits for the upstream still settles (as client-aborted).
+    let (modified_by_policy, response_headers) = (effects.modified, effects.response_headers);
+    let mut completion = completion_for(effects.settlements, api.prompt_tokens_estimate());
     // A tenant may bring its own provider account or endpoint for an upstream.
     if let Some(t) = tenant.assigned.as_deref().and_then(|t| snap.config.tenants.get(t))
         && let Some(up) = t.upstream_overrides.get(&route.upstream.cfg.name).and_then(|n| snap.upstreams.by_name(n))
@@ -114,7 +118,7 @@ async fn run(
     // forward
     let stream = api.stream();
     let strip_usage = stream && !api.wants_stream_usage();
-    let mut modified = effects.modified;
+    let mut modified = modified_by_policy;
     if strip_usage {
         // Ask for usage in the last chunk so tokens can be settled; the client won't see it.
         api.request_stream_usage();
@@ -124,20 +128,51 @@ async fn run(
         api.set_model(m.clone());
         modified = true;
     }
-    let body = if modified { Bytes::from(api.to_json().map_err(|_| ApiError::internal())?) } else { raw };
+    let body = if modified {
+        match api.to_json() {
+            Ok(json) => Bytes::from(json),
+            Err(_) => {
+                completion.finish(None, Outcome::NotForwarded);
+                return Err(ApiError::internal());
+            }
+        }
+    } else {
+        raw
+    };
     let total_deadline = tokio::time::Instant::now() + route.upstream.cfg.total_timeout;
     let sent = proxy::send(&route.upstream, UpstreamRequest { endpoint, body, headers: upstream_headers }).await;
     let upstream_resp = match sent {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(request_id = ?rid, error = %e, "forwarding failed");
-            effects.finish(None, Outcome::UpstreamError);
+            completion.finish(None, Outcome::UpstreamError);
             return Err(e.to_api());
         }
     };
 
     // relay + complete
-    relay(upstream_resp, &route, stream, strip_usage, total_deadline, effects).await
+    let watch = StreamWatch {
+        deadline: total_deadline,
+        chunk_idle: route.upstream.cfg.limits.chunk_idle_timeout,
+        client_stall: route.upstream.cfg.limits.client_stall_timeout,
+    };
+    relay(upstream_resp, &route, stream, strip_usage, watch, response_headers, completion).await
+}
+
+/// The completion of a forwarded request: settles the reservations (token metrics from the
+/// upstream's usage). `prompt_tokens` is the estimate an abort without usage is charged.
+fn completion_for(settlements: Vec<crate::policy::Settlement>, prompt_tokens: u32) -> Completion {
+    Completion::new(
+        prompt_tokens,
+        Box::new(move |usage: Option<Usage>, outcome: Outcome| {
+            if let Some(u) = usage {
+                metrics::counter!("wasmgate_tokens_total", "kind" => "prompt").increment(u64::from(u.prompt_tokens));
+                metrics::counter!("wasmgate_tokens_total", "kind" => "completion")
+                    .increment(u64::from(u.completion_tokens));
+            }
+            settle_all(settlements, usage, outcome);
+        }),
+    )
 }
 
 /// Reads the whole request body within the size limit and the body deadline (one total
@@ -172,15 +207,17 @@ fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Relays the upstream response and arranges the completion.
+/// Relays the upstream response and hands it the completion.
 async fn relay(
-    upstream: http::Response<hyper::body::Incoming>,
+    upstream: http::Response<UpstreamBody>,
     route: &Route,
     stream: bool,
     strip_usage: bool,
-    deadline: tokio::time::Instant,
-    effects: Effects,
+    watch: StreamWatch,
+    response_headers: Vec<(String, String)>,
+    mut completion: Completion,
 ) -> Result<Response, ApiError> {
+    let deadline = watch.deadline;
     let (parts, body) = upstream.into_parts();
     let status = parts.status;
     let is_sse = parts
@@ -189,32 +226,22 @@ async fn relay(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     let mut headers = relayable(&parts.headers);
-    for (name, value) in &effects.response_headers {
+    for (name, value) in &response_headers {
         if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
             headers.insert(n, v);
         }
     }
     let upstream_name = route.upstream.cfg.name.clone();
-    let settlements = effects.settlements;
-    let complete: proxy::OnComplete = Box::new(move |usage: Option<Usage>, outcome: Outcome| {
-        if let Some(u) = usage {
-            metrics::counter!("wasmgate_tokens_total", "kind" => "prompt").increment(u64::from(u.prompt_tokens));
-            metrics::counter!("wasmgate_tokens_total", "kind" => "completion")
-                .increment(u64::from(u.completion_tokens));
-        }
-        settle_all(settlements, usage, outcome);
-    });
 
     if stream && is_sse && status.is_success() {
         headers.remove(header::CONTENT_LENGTH);
         metrics::gauge!("wasmgate_active_streams").increment(1.0);
         let stream_started = Instant::now();
-        let completion = Completion::new(Box::new(move |usage, outcome| {
+        completion.before(move || {
             metrics::gauge!("wasmgate_active_streams").decrement(1.0);
             metrics::histogram!("wasmgate_stream_duration_seconds").record(stream_started.elapsed().as_secs_f64());
-            complete(usage, outcome);
-        }));
-        let body = RelayBody::new(body, strip_usage, deadline, completion);
+        });
+        let body = RelayBody::spawn(body, strip_usage, watch, completion);
         let mut resp = Response::new(Body::new(body));
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;
@@ -222,7 +249,6 @@ async fn relay(
     }
 
     // Non-streamed: read it (bounded) to learn the usage, then answer.
-    let mut completion = Completion::new(complete);
     let collected = tokio::time::timeout_at(deadline, proxy::collect_with_usage(body, MAX_COLLECTED_RESPONSE)).await;
     let (bytes, usage, rest) = match collected {
         Err(_) => {

@@ -13,6 +13,7 @@ use wasmgate::server::{self, RunningGateway, Snapshot};
 pub mod breaker;
 pub mod conn;
 pub mod soak;
+pub mod upstream;
 
 pub struct Harness {
     pub gw: RunningGateway,

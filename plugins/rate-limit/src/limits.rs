@@ -238,6 +238,9 @@ fn refuse(
 /// The whole `settle`: correct the token reservation with what the request really used.
 ///
 /// - usage reported → adjust by `total_tokens - reserved` (refund or extra charge);
+/// - `client-aborted` with usage (the upstream's, or the gateway's count of the prompt and the
+///   output relayed before the abort) → charge the larger of it and the reservation: never a
+///   refund (the upstream may have generated more than was relayed), never less than relayed;
 /// - no usage, `upstream-error` or `not-forwarded` → refund everything reserved;
 /// - no usage, `client-aborted` or `completed` → keep the reservation charged (the upstream
 ///   may have spent the tokens; we cannot tell).
@@ -250,6 +253,7 @@ pub fn settle(
     let r: Reservation = serde_json::from_str(reservation).map_err(|e| e.to_string())?;
     let reserved = i64::try_from(r.reserved).map_err(|e| e.to_string())?;
     let delta = match (usage, outcome) {
+        (Some(u), Outcome::ClientAborted) => (i64::from(u.total_tokens) - reserved).max(0),
         (Some(u), _) => i64::from(u.total_tokens) - reserved,
         (None, Outcome::UpstreamError | Outcome::NotForwarded) => -reserved,
         (None, Outcome::ClientAborted | Outcome::Completed) => 0,
@@ -406,6 +410,17 @@ mod tests {
         let refund = ("tok:alice".to_string(), -100);
         assert_eq!(q.adjusts, vec![("tok:alice".to_string(), -60), refund.clone(), refund]);
         assert!(settle("nope", None, Outcome::Completed, &mut q).is_err());
+    }
+
+    #[test]
+    fn an_abort_charges_at_least_what_was_relayed_and_never_refunds() {
+        let r = r#"{"key":"tok:alice","window-ms":60000,"reserved":1028}"#;
+        let mut q = Fake::default();
+        let streamed = Usage { prompt_tokens: 4, completion_tokens: 2900, total_tokens: 2904 };
+        settle(r, Some(streamed), Outcome::ClientAborted, &mut q).unwrap();
+        let early = Usage { prompt_tokens: 4, completion_tokens: 10, total_tokens: 14 };
+        settle(r, Some(early), Outcome::ClientAborted, &mut q).unwrap();
+        assert_eq!(q.adjusts, vec![("tok:alice".to_string(), 2904 - 1028)]);
     }
 
     #[test]

@@ -157,7 +157,7 @@ fn pieces(bytes: &[u8], cuts: &[prop::sample::Index]) -> Vec<Vec<u8>> {
 }
 
 fn scan(strip: bool, pieces: &[Vec<u8>]) -> (Vec<u8>, Option<Usage>) {
-    let mut s = SseScanner { pending: BytesMut::new(), usage: None, strip_usage_events: strip };
+    let mut s = SseScanner::new(strip);
     let mut out = Vec::new();
     for p in pieces {
         out.extend_from_slice(&s.feed(Bytes::copy_from_slice(p)));
