@@ -19,7 +19,7 @@ const STALLED: usize = 50;
 const STREAM: &str = r#"{"model":"mock-gpt-4o","stream":true,"messages":[{"role":"user","content":"Hello there"}]}"#;
 
 async fn gateway(http2: bool, limits: &str) -> Harness {
-    let mock = MockServer::start("127.0.0.1:0".parse().unwrap(), MockConfig { record: false, ..MockConfig::default() })
+    let mock = MockServer::start("127.0.0.1:0".parse().unwrap(), MockConfig { record: 0, ..MockConfig::default() })
         .await
         .unwrap();
     let text = format!(
