@@ -7,6 +7,7 @@
 mod embedded;
 mod raw;
 mod validate;
+pub mod secrets;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -37,6 +38,19 @@ pub struct ServerConfig {
     pub admin_listen: SocketAddr,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// What guards the admin listener (token, allowed Host names).
+    pub admin: AdminAccess,
+}
+
+/// Access control of the admin listener.
+#[derive(Debug, Clone, Default)]
+pub struct AdminAccess {
+    /// Env var the token came from (for display), and the token. None: no token required.
+    pub token: Option<(String, Secret)>,
+    /// `/metrics` needs the token too.
+    pub token_metrics: bool,
+    /// Extra allowed `Host` names, lower-case, without port.
+    pub hosts: Vec<String>,
 }
 
 /// A secret read from the environment; never printed.
@@ -145,6 +159,15 @@ pub struct PluginConfig {
     pub memory_limit_bytes: usize,
     pub pass_body: bool,
     pub max_reuse: u32,
+    /// Values of `config_json` read from the environment (`NAME-env` keys): never shown.
+    pub secrets: Vec<Secret>,
+}
+
+impl PluginConfig {
+    /// `config_json` as it may be shown: secrets redacted (see [`secrets`]).
+    pub fn config_for_display(&self) -> String {
+        secrets::redact_config_json(&self.config_json, &self.secrets)
+    }
 }
 
 /// One tenant: how requests are assigned to it, its own chain, its models.
@@ -178,12 +201,28 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors::single(ConfigError::new("", None, format!("cannot read {}: {e}", path.display())))
         })?;
+        // An empty file is a truncation or a failed write, never an intended config: it
+        // would validate as "no models, no plugins" and a reload would serve that.
+        if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            let msg = format!("{} is empty (no settings); refusing it", path.display());
+            return Err(ConfigErrors::single(ConfigError::new("", None, msg)));
+        }
         Config::parse(&text, Some(path))
     }
 
     /// Validates config text; `path` resolves relative plugin paths and labels errors.
     pub fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigErrors> {
         validate::parse(text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::parse`], reading environment variables through `env` (tests, embedders
+    /// that keep secrets elsewhere).
+    pub fn parse_with_env(
+        text: &str,
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        validate::parse(text, path, env)
     }
 
     /// The resolved config as TOML-like text, secrets hidden (for `config check`).

@@ -13,6 +13,8 @@ use toml::Spanned;
 use super::raw::{RawConfig, RawPlugin, RawUpstream};
 use super::*;
 
+mod secure;
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 const DEFAULT_MAX_BODY: usize = 4 << 20;
@@ -158,7 +160,9 @@ pub(super) fn parse(
             None => DEFAULT_MAX_BODY,
         },
         shutdown_grace: cx.duration("server.shutdown-grace", &raw.server.shutdown_grace, DEFAULT_SHUTDOWN_GRACE),
+        admin: AdminAccess::default(),
     };
+    let server = ServerConfig { admin: secure::admin_access(&mut cx, &raw.server, server.admin_listen, env), ..server };
 
     let mut upstreams = BTreeMap::new();
     for (name, u) in &raw.upstreams {
@@ -205,6 +209,9 @@ pub(super) fn parse(
         if let Some(pc) = plugin(&mut cx, id, p, &base_dir) {
             plugins.insert(id.clone(), pc);
         }
+    }
+    for (id, pc) in plugins.iter_mut() {
+        secure::resolve_env_refs(&mut cx, &format!("plugins.{id}.config"), pc, env);
     }
 
     let mut chain = Vec::new();
@@ -305,6 +312,17 @@ pub(super) fn parse(
                 upstream_overrides,
             },
         );
+    }
+
+    // A tenant's own `config.PLUGIN` replaced the plugin's (already resolved) config.
+    for (id, t) in tenants.iter_mut() {
+        let own = raw.tenants.get(id).map(|r| &r.config);
+        for pc in t.chain.iter_mut() {
+            let pid = pc.id.strip_prefix(&format!("{id}/")).unwrap_or_default().to_string();
+            if own.is_some_and(|c| c.contains_key(&pid)) {
+                secure::resolve_env_refs(&mut cx, &format!("tenants.{id}.config.{pid}"), pc, env);
+            }
+        }
     }
 
     if !cx.errors.is_empty() {
@@ -444,6 +462,7 @@ fn plugin(cx: &mut Ctx<'_>, id: &str, p: &RawPlugin, base_dir: &Path) -> Option<
         memory_limit_bytes: usize::try_from(memory_mib << 20).unwrap_or(usize::MAX),
         pass_body: p.body,
         max_reuse,
+        secrets: Vec::new(),
     })
 }
 
@@ -458,8 +477,9 @@ pub(super) fn describe(c: &Config) -> String {
         c.server.max_body_bytes,
         humantime::format_duration(c.server.shutdown_grace)
     );
+    secure::describe_admin(&mut s, &c.server.admin);
     for u in c.upstreams.values() {
-        let eps: Vec<String> = u.endpoints.iter().map(|e| format!("\"{e}\"")).collect();
+        let eps: Vec<String> = u.endpoints.iter().map(|e| format!("\"{}\"", secrets::scrub(&e.to_string(), &[]))).collect();
         let _ = writeln!(s, "\n[upstreams.{}]\nendpoints = [{}]", u.name, eps.join(", "));
         if let Some((var, _)) = &u.api_key {
             let _ = writeln!(s, "api-key-env = \"{var}\"  # set (value hidden)");
@@ -499,12 +519,12 @@ pub(super) fn describe(c: &Config) -> String {
             p.memory_limit_bytes >> 20,
             p.pass_body,
             p.max_reuse,
-            p.config_json
+            p.config_for_display()
         );
     }
     let _ = writeln!(s, "\n[policy]\nchain = {:?}\nforward-identity = {}", c.policy.chain, c.policy.forward_identity);
     for t in c.tenants.values() {
-        let chain: Vec<String> = t.chain.iter().map(|p| format!("{} {}", p.id, p.config_json)).collect();
+        let chain: Vec<String> = t.chain.iter().map(|p| format!("{} {}", p.id, p.config_for_display())).collect();
         let models: Vec<String> = t
             .models
             .iter()

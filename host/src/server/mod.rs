@@ -2,6 +2,7 @@
 //! config and plugins ([`Snapshot`]), the API and admin listeners, and graceful shutdown.
 
 mod admin;
+mod admin_guard;
 mod chains;
 mod pipeline;
 mod policy_phase;
@@ -223,7 +224,7 @@ pub async fn start_with(
         api_router(gateway.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(wait_for(rx.clone()));
-    let admin = axum::serve(admin_listener, admin::router(reloader.clone(), metrics))
+    let admin = axum::serve(admin_listener, admin::router(reloader.clone(), metrics, admin_addr))
         .with_graceful_shutdown(wait_for(rx.clone()));
 
     let task = tokio::spawn(async move {

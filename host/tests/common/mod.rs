@@ -8,6 +8,8 @@ use wasmgate::config::Config;
 use wasmgate::mock::{MockConfig, MockServer};
 use wasmgate::server::{self, RunningGateway, Snapshot};
 
+pub mod reload_admin;
+
 pub struct Harness {
     pub gw: RunningGateway,
     pub mock: MockServer,
