@@ -74,7 +74,8 @@ async fn a_foreign_host_or_a_cross_site_request_is_refused() {
     }
     let r = http.get(url("/metrics")).header("host", "evil.example").send().await.unwrap();
     assert_eq!(r.status(), 403, "metrics are not readable by rebinding either");
-    for host in [format!("localhost:{}", gw.admin_addr.port()), "gw-admin.internal".to_string(), gw.admin_addr.to_string()]
+    for host in
+        [format!("localhost:{}", gw.admin_addr.port()), "gw-admin.internal".to_string(), gw.admin_addr.to_string()]
     {
         let r = http.get(url("/admin/plugins")).header("host", &host).send().await.unwrap();
         assert_eq!(r.status(), 200, "{host}");
@@ -138,7 +139,8 @@ fn a_public_admin_listener_needs_a_token() {
 const INLINE_SECRET: &str = "inline-jwt-secret-0123456789abcdefXYZ";
 const ENV_SECRET: &str = "env-jwt-secret-0123456789abcdef-QRS";
 const UPSTREAM_KEY: &str = "sk-upstream-provider-key-777";
-const PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\\n-----END PRIVATE KEY-----\\n";
+const PRIVATE_PEM: &str =
+    "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\\n-----END PRIVATE KEY-----\\n";
 
 /// A config with secrets in every place a config can hold one.
 fn secret_config(mock: std::net::SocketAddr) -> String {
@@ -172,7 +174,8 @@ config.jwt = {{ issuer = "https://idp.test", audience = "wasmgate", hs256-secret
     )
 }
 
-const SECRETS: &[&str] = &[INLINE_SECRET, ENV_SECRET, UPSTREAM_KEY, "hunter2-pw", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw", TOKEN];
+const SECRETS: &[&str] =
+    &[INLINE_SECRET, ENV_SECRET, UPSTREAM_KEY, "hunter2-pw", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw", TOKEN];
 
 fn assert_no_secret(what: &str, text: &str) {
     for s in SECRETS {
@@ -184,7 +187,11 @@ fn assert_no_secret(what: &str, text: &str) {
 fn config_check_prints_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("secrets.toml");
-    let text = secret_config("127.0.0.1:9".parse().unwrap()).replacen("[server]\n", "[server]\nadmin-token-env = \"WG_ADMIN\"\n", 1);
+    let text = secret_config("127.0.0.1:9".parse().unwrap()).replacen(
+        "[server]\n",
+        "[server]\nadmin-token-env = \"WG_ADMIN\"\n",
+        1,
+    );
     std::fs::write(&file, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
         .args(["config", "check", file.to_str().unwrap()])
@@ -197,7 +204,10 @@ fn config_check_prints_no_secret() {
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_no_secret("config check", &stdout);
     assert!(stdout.contains(r#""hs256-secret":"<redacted>""#), "{stdout}");
-    assert!(stdout.contains("<redacted PEM PRIVATE KEY>") && stdout.contains("https://<redacted>@api.provider.example"), "{stdout}");
+    assert!(
+        stdout.contains("<redacted PEM PRIVATE KEY>") && stdout.contains("https://<redacted>@api.provider.example"),
+        "{stdout}"
+    );
     assert!(stdout.contains("admin-token-env = \"WG_ADMIN\"  # set (value hidden)"), "{stdout}");
     // The issuer, audience and key env names stay readable.
     assert!(stdout.contains("https://idp.test") && stdout.contains("WG_UPSTREAM_KEY"), "{stdout}");

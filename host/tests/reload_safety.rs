@@ -112,7 +112,8 @@ async fn a_change_that_drops_auth_is_refused_until_forced() {
 #[tokio::test]
 async fn one_change_causes_exactly_one_reload() {
     let w = watched(&auth_chain()).await;
-    let changed = base_config(w.mock.addr, &format!("[[models]]\nname = \"one-more\"\nupstream = \"mock\"\n{}", auth_chain()));
+    let changed =
+        base_config(w.mock.addr, &format!("[[models]]\nname = \"one-more\"\nupstream = \"mock\"\n{}", auth_chain()));
     ship(&w.config, changed.as_bytes());
     w.status_until(WITHIN, "the change", |s| s["reloads"] == 1).await;
     // The reload's own reads of the files must not trigger further reloads.
@@ -180,9 +181,8 @@ async fn the_plugin_cache_dir_is_private_and_an_open_one_is_refused() {
     let extra = format!("{}cache-dir = \"{}\"\n", auth_chain(), cache.display());
     let text = base_config(mock.addr, &extra);
     let config = wasmgate::config::Config::parse(&text, None).unwrap();
-    let gw = wasmgate::server::start(wasmgate::server::Snapshot::from_config(config.clone()).await.unwrap())
-        .await
-        .unwrap();
+    let gw =
+        wasmgate::server::start(wasmgate::server::Snapshot::from_config(config.clone()).await.unwrap()).await.unwrap();
     let http = reqwest::Client::new();
     assert_eq!(chat(&http, &format!("http://{}/v1/chat/completions", gw.addr), Some(KEY)).await, 200);
     assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);

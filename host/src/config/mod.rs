@@ -6,8 +6,8 @@
 
 mod embedded;
 mod raw;
-mod validate;
 pub mod secrets;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;

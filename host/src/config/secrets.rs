@@ -252,11 +252,13 @@ mod tests {
 
     #[test]
     fn secret_keys_are_recognised_without_hiding_ordinary_settings() {
-        for k in ["hs256-secret", "api-key", "api_key", "apikey", "password", "db-password", "access-token", "private-key"]
+        for k in
+            ["hs256-secret", "api-key", "api_key", "apikey", "password", "db-password", "access-token", "private-key"]
         {
             assert!(is_secret_key(k), "{k}");
         }
-        for k in ["key", "keys", "tokens", "max-tokens-cap", "default-max-tokens", "rs256-public-key", "issuer", "subject"]
+        for k in
+            ["key", "keys", "tokens", "max-tokens-cap", "default-max-tokens", "rs256-public-key", "issuer", "subject"]
         {
             assert!(!is_secret_key(k), "{k}");
         }

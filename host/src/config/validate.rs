@@ -479,7 +479,8 @@ pub(super) fn describe(c: &Config) -> String {
     );
     secure::describe_admin(&mut s, &c.server.admin);
     for u in c.upstreams.values() {
-        let eps: Vec<String> = u.endpoints.iter().map(|e| format!("\"{}\"", secrets::scrub(&e.to_string(), &[]))).collect();
+        let eps: Vec<String> =
+            u.endpoints.iter().map(|e| format!("\"{}\"", secrets::scrub(&e.to_string(), &[]))).collect();
         let _ = writeln!(s, "\n[upstreams.{}]\nendpoints = [{}]", u.name, eps.join(", "));
         if let Some((var, _)) = &u.api_key {
             let _ = writeln!(s, "api-key-env = \"{var}\"  # set (value hidden)");

@@ -97,9 +97,9 @@ fn fingerprint(files: &BTreeSet<PathBuf>, known: &Fingerprint) -> Fingerprint {
 /// Only the content matters: a `touch` (new mtime, same bytes) is not a change.
 fn same_content(a: &Fingerprint, b: &Fingerprint) -> bool {
     a.len() == b.len()
-        && a.iter().zip(b).all(|((pa, sa), (pb, sb))| {
-            pa == pb && sa.as_ref().map(|s| s.sha256) == sb.as_ref().map(|s| s.sha256)
-        })
+        && a.iter()
+            .zip(b)
+            .all(|((pa, sa), (pb, sb))| pa == pb && sa.as_ref().map(|s| s.sha256) == sb.as_ref().map(|s| s.sha256))
 }
 
 async fn fingerprint_async(files: &BTreeSet<PathBuf>, known: &Fingerprint) -> Fingerprint {
@@ -122,7 +122,11 @@ fn dirs_of(files: &BTreeSet<PathBuf>) -> BTreeSet<PathBuf> {
 
 /// Waits until no event in a watched directory arrived for `quiet`. `Some(true)`: quiet;
 /// `Some(false)`: an event came (the caller starts over); `None`: the watcher is gone.
-async fn quiet_for(rx: &mut mpsc::UnboundedReceiver<PathBuf>, dirs: &BTreeSet<PathBuf>, quiet: Duration) -> Option<bool> {
+async fn quiet_for(
+    rx: &mut mpsc::UnboundedReceiver<PathBuf>,
+    dirs: &BTreeSet<PathBuf>,
+    quiet: Duration,
+) -> Option<bool> {
     let deadline = Instant::now() + quiet;
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {

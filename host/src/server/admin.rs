@@ -60,7 +60,8 @@ fn unix_ms(t: std::time::SystemTime) -> u64 {
 
 /// Every secret value of the serving config, to scrub from free text (errors) shown here.
 fn known_secrets(c: &Config) -> Vec<String> {
-    let mut out: Vec<String> = c.upstreams.values().filter_map(|u| u.api_key.as_ref()).map(|(_, k)| k.expose().to_string()).collect();
+    let mut out: Vec<String> =
+        c.upstreams.values().filter_map(|u| u.api_key.as_ref()).map(|(_, k)| k.expose().to_string()).collect();
     out.extend(c.server.admin.token.as_ref().map(|(_, t)| t.expose().to_string()));
     let tenant_plugins = c.tenants.values().flat_map(|t| t.chain.iter());
     for pc in c.plugins.values().chain(tenant_plugins) {
@@ -121,7 +122,9 @@ async fn tenants(State(st): State<AdminState>) -> Response {
             let chain: Vec<serde_json::Value> = snap
                 .tenants
                 .get(&t.id)
-                .map(|rt| rt.chain.plugins().iter().map(|p| plugin_json(p, &t.id, &status, &snap.config, &known)).collect())
+                .map(|rt| {
+                    rt.chain.plugins().iter().map(|p| plugin_json(p, &t.id, &status, &snap.config, &known)).collect()
+                })
                 .unwrap_or_default();
             json!({"id": t.id, "hosts": t.hosts, "path_prefix": format!("/t/{}/v1", t.id), "chain": chain})
         })

@@ -55,7 +55,11 @@ pub async fn guard(State(st): State<GuardState>, req: Request, next: Next) -> Re
     }
     if let Err(why) = same_origin(req.headers(), host.as_deref()) {
         tracing::warn!(why, path, "cross-site admin request refused");
-        return ApiError::admin_forbidden("admin_cross_site", format!("Cross-site admin requests are refused ({why}).")).into_response();
+        return ApiError::admin_forbidden(
+            "admin_cross_site",
+            format!("Cross-site admin requests are refused ({why})."),
+        )
+        .into_response();
     }
     let needs_token = path != "/metrics" || access.token_metrics;
     if let Some((_, token)) = &access.token
@@ -72,7 +76,10 @@ fn host_allowed(host: &str, local: SocketAddr, access: &AdminAccess) -> bool {
     let host = host.trim().to_ascii_lowercase();
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or_default().to_string(),
-        None => host.rsplit_once(':').map_or(host.as_str(), |(n, port)| if port.bytes().all(|b| b.is_ascii_digit()) { n } else { host.as_str() }).to_string(),
+        None => host
+            .rsplit_once(':')
+            .map_or(host.as_str(), |(n, port)| if port.bytes().all(|b| b.is_ascii_digit()) { n } else { host.as_str() })
+            .to_string(),
     };
     let name = name.trim_end_matches('.');
     if let Ok(ip) = name.parse::<IpAddr>() {
@@ -117,7 +124,8 @@ mod tests {
         for ok in ["127.0.0.1:9090", "localhost:9090", "LOCALHOST", "[::1]:9090", "admin.internal:80", "127.0.0.2"] {
             assert!(host_allowed(ok, local, &access), "{ok}");
         }
-        for bad in ["evil.example", "evil.example:9090", "10.0.0.1:9090", "localhost.evil.example", "127.0.0.1.nip.io"] {
+        for bad in ["evil.example", "evil.example:9090", "10.0.0.1:9090", "localhost.evil.example", "127.0.0.1.nip.io"]
+        {
             assert!(!host_allowed(bad, local, &access), "{bad}");
         }
         let any: SocketAddr = "0.0.0.0:9090".parse().unwrap();

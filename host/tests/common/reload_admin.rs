@@ -132,7 +132,9 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 pub fn hs256_jwt(secret: &str, sub: &str) -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let h = b64(json!({"alg": "HS256", "typ": "JWT"}).to_string().as_bytes());
-    let p = b64(json!({"iss": "https://idp.test", "aud": "wasmgate", "sub": sub, "exp": now + 3600}).to_string().as_bytes());
+    let p = b64(json!({"iss": "https://idp.test", "aud": "wasmgate", "sub": sub, "exp": now + 3600})
+        .to_string()
+        .as_bytes());
     let s = b64(&hmac_sha256(secret.as_bytes(), format!("{h}.{p}").as_bytes()));
     format!("{h}.{p}.{s}")
 }

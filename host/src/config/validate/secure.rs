@@ -42,7 +42,11 @@ pub(super) fn admin_access(
     }
     let token_metrics = match &raw.admin_token_metrics {
         Some(m) if *m.get_ref() && raw.admin_token_env.is_none() => {
-            cx.err("server.admin-token-metrics", Some(m.span()), "needs `server.admin-token-env` (the token to require)");
+            cx.err(
+                "server.admin-token-metrics",
+                Some(m.span()),
+                "needs `server.admin-token-env` (the token to require)",
+            );
             false
         }
         Some(m) => *m.get_ref(),
@@ -53,7 +57,11 @@ pub(super) fn admin_access(
         for name in h.get_ref() {
             let name = name.trim().to_ascii_lowercase();
             if name.is_empty() || name.contains(['/', ':', ' ', '*']) {
-                cx.err("server.admin-hosts", Some(h.span()), format!("`{name}`: use a bare host name, no port or wildcard"));
+                cx.err(
+                    "server.admin-hosts",
+                    Some(h.span()),
+                    format!("`{name}`: use a bare host name, no port or wildcard"),
+                );
             } else {
                 hosts.push(name);
             }
