@@ -213,7 +213,7 @@ fn scrub_pem(text: &str) -> String {
         let end = block.find(&end_marker).map(|i| i + end_marker.len()).unwrap_or(block.len());
         let public = label.ends_with("PUBLIC KEY") || label == "CERTIFICATE";
         if public && end < block.len() {
-            let fp = hex::encode(Sha256::digest(block[..end].as_bytes()));
+            let fp = hex::encode(Sha256::digest(&block.as_bytes()[..end]));
             out.push_str(&format!("<PEM {label}, sha256 {}>", &fp[..16]));
         } else {
             out.push_str(&format!("<redacted PEM {}>", if label.is_empty() { "block" } else { label }));
