@@ -229,6 +229,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(a) = args.admin_listen {
         config.server.admin_listen = a;
     }
+    // The same rule as `server.admin-listen` in the file (see config validation).
+    if config.server.admin.token.is_none() && !config.server.admin_listen.ip().is_loopback() {
+        return Err(format!(
+            "admin listener {} is not a loopback address and no `server.admin-token-env` is set: \
+             set a token, or listen on 127.0.0.1",
+            config.server.admin_listen
+        ));
+    }
     let embedded = mock.is_some();
     let snapshot = Snapshot::from_config(config).await.map_err(|e| e.to_string())?;
     let running = server::start_with(snapshot, args.config.clone()).await.map_err(|e| e.to_string())?;

@@ -216,6 +216,23 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", Some("not_ready"), why.to_string())
     }
 
+    /// 401: the admin listener requires its token (`server.admin-token-env`).
+    pub fn admin_unauthorized() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            Some("invalid_admin_token"),
+            "This admin endpoint needs `Authorization: Bearer <admin token>`.",
+        );
+        e.headers.push(("www-authenticate", "Bearer realm=\"wasmgate-admin\"".to_string()));
+        e
+    }
+
+    /// 403: an admin request from a foreign `Host` (DNS rebinding) or another site (CSRF).
+    pub fn admin_forbidden(code: &'static str, why: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "invalid_request_error", Some(code), why)
+    }
+
     /// 500: a bug in the gateway. The message never carries the cause.
     pub fn internal() -> Self {
         Self::new(

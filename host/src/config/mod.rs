@@ -9,6 +9,7 @@ mod keypath;
 #[cfg(test)]
 mod props;
 mod raw;
+pub mod secrets;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,19 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The connection layer's deadlines and limits (`server::listener`).
     pub connections: ConnectionLimits,
+    /// What guards the admin listener (token, allowed Host names).
+    pub admin: AdminAccess,
+}
+
+/// Access control of the admin listener.
+#[derive(Debug, Clone, Default)]
+pub struct AdminAccess {
+    /// Env var the token came from (for display), and the token. None: no token required.
+    pub token: Option<(String, Secret)>,
+    /// `/metrics` needs the token too.
+    pub token_metrics: bool,
+    /// Extra allowed `Host` names, lower-case, without port.
+    pub hosts: Vec<String>,
 }
 
 /// Deadlines and limits of client connections, from `[server]`.
@@ -198,6 +212,15 @@ pub struct PluginConfig {
     pub failure_explicit: bool,
     /// `body-limit` if written (else the plugin's declaration, else 1 MiB).
     pub body_limit: Option<usize>,
+    /// Values of `config_json` read from the environment (`NAME-env` keys): never shown.
+    pub secrets: Vec<Secret>,
+}
+
+impl PluginConfig {
+    /// `config_json` as it may be shown: secrets redacted (see [`secrets`]).
+    pub fn config_for_display(&self) -> String {
+        secrets::redact_config_json(&self.config_json, &self.secrets)
+    }
 }
 
 /// One tenant: how requests are assigned to it, its own chain, its models.
@@ -233,12 +256,28 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors::single(ConfigError::new("", None, format!("cannot read {}: {e}", path.display())))
         })?;
+        // An empty file is a truncation or a failed write, never an intended config: it
+        // would validate as "no models, no plugins" and a reload would serve that.
+        if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            let msg = format!("{} is empty (no settings); refusing it", path.display());
+            return Err(ConfigErrors::single(ConfigError::new("", None, msg)));
+        }
         Config::parse(&text, Some(path))
     }
 
     /// Validates config text; `path` resolves relative plugin paths and labels errors.
     pub fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigErrors> {
         validate::parse(text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::parse`], reading environment variables through `env` (tests, embedders
+    /// that keep secrets elsewhere).
+    pub fn parse_with_env(
+        text: &str,
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        validate::parse(text, path, env)
     }
 
     /// The resolved config as TOML-like text, secrets hidden (for `config check`).

@@ -86,6 +86,16 @@ pub struct RawServer {
     /// Length of the kernel's queue of connections not yet accepted (both listeners; the
     /// kernel caps it at `net.core.somaxconn`). Default 1024.
     pub listen_backlog: Option<Spanned<u32>>,
+    /// Name of the environment variable holding the bearer token the admin listener requires
+    /// on `/admin/*` (`Authorization: Bearer <token>`). Default: none (no token; then
+    /// `admin-listen` must be a loopback address).
+    pub admin_token_env: Option<Spanned<String>>,
+    /// Require the admin token on `/metrics` too (a scraper sends it as a bearer token).
+    /// Default false. Needs `admin-token-env`.
+    pub admin_token_metrics: Option<Spanned<bool>>,
+    /// Extra `Host` names the admin listener answers to (besides IP literals of its own
+    /// address and `localhost`), e.g. `["wasmgate-admin.internal"]`. Default `[]`.
+    pub admin_hosts: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

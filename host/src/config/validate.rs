@@ -18,6 +18,7 @@ use connections::connection_limits;
 mod headers;
 use headers::{forward_client_headers, trusted_proxies, upstream_headers};
 mod upstream_limits;
+mod secure;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
@@ -168,7 +169,9 @@ pub(super) fn parse(
         shutdown_grace: cx.duration("server.shutdown-grace", &raw.server.shutdown_grace, DEFAULT_SHUTDOWN_GRACE),
         trusted_proxies: trusted_proxies(&mut cx, &raw.server.trusted_proxies),
         connections: connection_limits(&mut cx, &raw.server),
+        admin: AdminAccess::default(),
     };
+    let server = ServerConfig { admin: secure::admin_access(&mut cx, &raw.server, server.admin_listen, env), ..server };
 
     let mut upstreams = BTreeMap::new();
     for (name, u) in &raw.upstreams {
@@ -215,6 +218,9 @@ pub(super) fn parse(
         if let Some(pc) = plugin(&mut cx, id, p, &base_dir) {
             plugins.insert(id.clone(), pc);
         }
+    }
+    for (id, pc) in plugins.iter_mut() {
+        secure::resolve_env_refs(&mut cx, &format!("plugins.{id}.config"), pc, env);
     }
 
     let mut chain = Vec::new();
@@ -316,6 +322,17 @@ pub(super) fn parse(
                 allow_global_identities: t.allow_global_identities,
             },
         );
+    }
+
+    // A tenant's own `config.PLUGIN` replaced the plugin's (already resolved) config.
+    for (id, t) in tenants.iter_mut() {
+        let own = raw.tenants.get(id).map(|r| &r.config);
+        for pc in t.chain.iter_mut() {
+            let pid = pc.id.strip_prefix(&format!("{id}/")).unwrap_or_default().to_string();
+            if own.is_some_and(|c| c.contains_key(&pid)) {
+                secure::resolve_env_refs(&mut cx, &format!("tenants.{id}.config.{pid}"), pc, env);
+            }
+        }
     }
 
     if !cx.errors.is_empty() {
@@ -460,6 +477,7 @@ fn plugin(cx: &mut Ctx<'_>, id: &str, p: &RawPlugin, base_dir: &Path) -> Option<
         max_reuse,
         failure_explicit: p.failure.is_some(),
         body_limit: plugin_body_limit(cx, &key, p),
+        secrets: Vec::new(),
     })
 }
 
@@ -489,8 +507,10 @@ pub(super) fn describe(c: &Config) -> String {
         let _ = writeln!(s, "trusted-proxies = {nets:?}");
     }
     connections::describe(&mut s, &c.server.connections);
+    secure::describe_admin(&mut s, &c.server.admin);
     for u in c.upstreams.values() {
-        let eps: Vec<String> = u.endpoints.iter().map(|e| format!("\"{e}\"")).collect();
+        let eps: Vec<String> =
+            u.endpoints.iter().map(|e| format!("\"{}\"", secrets::scrub(&e.to_string(), &[]))).collect();
         let _ = writeln!(s, "\n[upstreams.{}]\nendpoints = [{}]", u.name, eps.join(", "));
         if let Some((var, _)) = &u.api_key {
             let _ = writeln!(s, "api-key-env = \"{var}\"  # set (value hidden)");
@@ -539,12 +559,12 @@ pub(super) fn describe(c: &Config) -> String {
             p.memory_limit_bytes >> 20,
             p.pass_body,
             p.max_reuse,
-            p.config_json
+            p.config_for_display()
         );
     }
     let _ = writeln!(s, "\n[policy]\nchain = {:?}\nforward-identity = {}", c.policy.chain, c.policy.forward_identity);
     for t in c.tenants.values() {
-        let chain: Vec<String> = t.chain.iter().map(|p| format!("{} {}", p.id, p.config_json)).collect();
+        let chain: Vec<String> = t.chain.iter().map(|p| format!("{} {}", p.id, p.config_for_display())).collect();
         let models: Vec<String> = t
             .models
             .iter()

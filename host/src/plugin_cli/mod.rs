@@ -23,13 +23,22 @@ use crate::policy::{EngineOptions, FailurePolicy, Plugin, PluginSource, PluginSp
 fn read_config(config: Option<&Path>) -> Result<String, String> {
     let Some(p) = config else { return Ok("{}".to_string()) };
     let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    if text.trim_start().starts_with('{') {
-        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-        Ok(text)
+    let mut value = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| format!("{}: {e}", p.display()))?
     } else {
         let table: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-        serde_json::to_string(&table).map_err(|e| e.to_string())
+        serde_json::to_value(&table).map_err(|e| e.to_string())?
+    };
+    // `NAME-env` keys are resolved as the gateway resolves them (see `config::secrets`).
+    let (found, errors) =
+        crate::config::secrets::resolve_env_refs(&mut value, "config", &|v: &str| std::env::var(v).ok());
+    if let Some((key, msg)) = errors.into_iter().next() {
+        return Err(format!("{}: `{key}`: {msg}", p.display()));
     }
+    if found.is_empty() && text.trim_start().starts_with('{') {
+        return Ok(text);
+    }
+    serde_json::to_string(&value).map_err(|e| e.to_string())
 }
 
 /// Gateway-side settings of a plugin, as `[plugins.ID]` would give them.

@@ -128,6 +128,9 @@ impl PolicyEngine {
     pub fn with_quota_store(opts: EngineOptions, quota: Arc<dyn QuotaStore>) -> Result<Self, LoadError> {
         // Plugins register metric handles at load: the recorder must exist first.
         crate::metrics::install();
+        if let Some(dir) = &opts.cache_dir {
+            super::cache_dir::prepare(dir).map_err(|e| LoadError::Engine(e.to_string()))?;
+        }
         let engine = Engine::new(&engine_config(&opts)).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
@@ -246,7 +249,11 @@ fn compile_cached(engine: &Engine, id: &str, bytes: Vec<u8>, cache: Option<&Path
     if let Some(path) = cache
         && path.exists()
     {
-        match deserialize_cached(engine, path) {
+        let checked = path
+            .parent()
+            .map_or(Ok(()), |d| super::cache_dir::check(d).map_err(|e| e.to_string()))
+            .and_then(|()| super::cache_dir::trusted_file(path));
+        match checked.and_then(|()| deserialize_cached(engine, path)) {
             Ok(c) => return Ok(c),
             Err(e) => {
                 tracing::warn!(plugin = %id, path = %path.display(), error = %e, "ignoring unusable cached plugin")
@@ -259,11 +266,9 @@ fn compile_cached(engine: &Engine, id: &str, bytes: Vec<u8>, cache: Option<&Path
         .map_err(|e| LoadError::Compile { id: id.to_string(), reason: format!("{e:#}") })?;
     tracing::info!(plugin = %id, elapsed = ?started.elapsed(), bytes = bytes.len(), "compiled plugin");
     if let Some(path) = cache {
-        // Written to a temporary name, then renamed: a crash never leaves a half-written cache.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let written =
-            path.parent().map(std::fs::create_dir_all).transpose().and_then(|_| std::fs::write(&tmp, &serialized));
-        match written.and_then(|_| std::fs::rename(&tmp, path)) {
+        // Re-checked here: the directory may have been removed or opened up since the start.
+        let ready = path.parent().map_or(Ok(()), |d| super::cache_dir::prepare(d).map_err(std::io::Error::other));
+        match ready.and_then(|()| super::cache_dir::write_exclusive(path, &serialized)) {
             Ok(()) => {}
             Err(e) => tracing::warn!(plugin = %id, error = %e, "cannot write the compiled-plugin cache"),
         }
@@ -274,7 +279,7 @@ fn compile_cached(engine: &Engine, id: &str, bytes: Vec<u8>, cache: Option<&Path
 #[allow(unsafe_code)]
 fn deserialize_cached(engine: &Engine, path: &Path) -> Result<Component, String> {
     // SAFETY: the file is one we wrote ourselves with `precompile_component` (atomically, by
-    // rename), named after the wasmtime version and this engine's compatibility hash; wasmtime
+    // rename, into a 0700 directory of ours; `cache_dir` checked owner and mode), named after the wasmtime version and this engine's compatibility hash; wasmtime
     // also checks its header and refuses artifacts from another version or config.
     unsafe { Component::deserialize_file(engine, path) }.map_err(|e| format!("{e:#}"))
 }

@@ -38,6 +38,7 @@
 
 pub mod bindings;
 mod breaker;
+mod cache_dir;
 pub mod chain;
 mod convert;
 pub mod defaults;

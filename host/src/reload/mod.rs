@@ -13,7 +13,12 @@
 //! that fails to compile or configure keeps its previous version (other changes still apply) and
 //! is retried at the next change. Both are logged, counted and shown by `GET /admin/plugins`.
 //! Quota counters live in the engine's store, keyed by plugin id, so they survive reloads.
+//!
+//! A config that validates but looks like a truncated or half-written file (every auth plugin
+//! gone from a chain, a chain emptied, every model removed; see [`guard`]) is refused unless
+//! the reload is forced (`POST /admin/reload?force=true`); an empty file is always rejected.
 
+mod guard;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -35,6 +40,10 @@ pub use watch::spawn_watcher;
 pub struct ReloadStatus {
     /// Successful reloads (a swap happened).
     pub reloads: u64,
+    /// Every reload attempt: swapped, unchanged, rejected or refused.
+    pub attempts: u64,
+    /// Attempts whose config was invalid or refused by a guard.
+    pub rejected: u64,
     /// The last config error (cleared by a successful reload).
     pub config_error: Option<String>,
     /// Per plugin id: the last load error (cleared when a version loads).
@@ -56,6 +65,8 @@ pub struct Reloader {
 pub struct ReloadReport {
     /// A new snapshot is serving.
     pub swapped: bool,
+    /// The config was valid but refused by a guard (applies with `force`).
+    pub refused: bool,
     pub config_error: Option<String>,
     pub plugin_errors: BTreeMap<String, String>,
     /// Plugins loaded anew (others were reused).
@@ -91,9 +102,18 @@ impl Reloader {
         &self.gateway
     }
 
-    /// Re-reads everything and swaps in a new snapshot if anything changed and loaded.
+    /// Re-reads everything and swaps in a new snapshot if anything changed, loaded and passes
+    /// the guards.
     pub async fn reload(&self) -> ReloadReport {
+        self.reload_with(false).await
+    }
+
+    /// Like [`Reloader::reload`]; `force` skips the guards (not validation).
+    pub async fn reload_with(&self, force: bool) -> ReloadReport {
         let _one_at_a_time = self.lock.lock().await;
+        if let Ok(mut st) = self.status.lock() {
+            st.attempts += 1;
+        }
         let old = self.gateway.snapshot.load_full();
         let config = match &self.config_path {
             Some(path) => match Config::load(path) {
@@ -103,13 +123,24 @@ impl Reloader {
                     c.server.admin_listen = old.config.server.admin_listen;
                     c
                 }
-                Err(e) => return self.fail_config(e.to_string().trim_end().to_string()),
+                Err(e) => return self.fail_config(e.to_string().trim_end().to_string(), false),
             },
             None => (*old.config).clone(),
         };
+        let refusals = guard::refusals(&old.config, &config);
+        if !refusals.is_empty() {
+            if !force {
+                let msg = format!(
+                    "reload refused: {}; the current config keeps serving (POST /admin/reload?force=true applies it anyway)",
+                    refusals.join("; ")
+                );
+                return self.fail_config(msg, true);
+            }
+            tracing::warn!(reasons = ?refusals, "forced reload: applying a config the guards would refuse");
+        }
         let upstreams = match Upstreams::reusing(&config, Some(&old.upstreams)) {
             Ok(u) => u,
-            Err(e) => return self.fail_config(e),
+            Err(e) => return self.fail_config(e, false),
         };
 
         let mut errors = BTreeMap::new();
@@ -123,7 +154,7 @@ impl Reloader {
                 changed |= c;
                 chain
             }
-            Err(e) => return self.fail_config(e),
+            Err(e) => return self.fail_config(e, false),
         };
         let mut tenants = std::collections::HashMap::new();
         for t in config.tenants.values() {
@@ -143,7 +174,7 @@ impl Reloader {
                     };
                     tenants.insert(t.id.clone(), rt);
                 }
-                Err(e) => return self.fail_config(e),
+                Err(e) => return self.fail_config(e, false),
             }
         }
 
@@ -170,17 +201,24 @@ impl Reloader {
             st.plugin_errors.remove(id);
         }
         st.plugin_errors.extend(errors.clone());
-        ReloadReport { swapped: changed, config_error: None, plugin_errors: errors, loaded }
+        ReloadReport { swapped: changed, refused: false, config_error: None, plugin_errors: errors, loaded }
     }
 
-    fn fail_config(&self, msg: String) -> ReloadReport {
+    fn fail_config(&self, msg: String, refused: bool) -> ReloadReport {
         tracing::error!(error = %msg, "config reload rejected; the current config keeps serving");
         metrics::counter!("wasmgate_reloads_total", "result" => "rejected").increment(1);
         if let Ok(mut st) = self.status.lock() {
+            st.rejected += 1;
             st.config_error = Some(msg.clone());
             st.last_reload_unix_ms = Some(unix_ms());
         }
-        ReloadReport { swapped: false, config_error: Some(msg), plugin_errors: BTreeMap::new(), loaded: Vec::new() }
+        ReloadReport {
+            swapped: false,
+            refused,
+            config_error: Some(msg),
+            plugin_errors: BTreeMap::new(),
+            loaded: Vec::new(),
+        }
     }
 }
 

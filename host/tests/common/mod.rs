@@ -14,6 +14,7 @@ pub mod breaker;
 pub mod conn;
 pub mod soak;
 pub mod upstream;
+pub mod reload_admin;
 
 pub struct Harness {
     pub gw: RunningGateway,
