@@ -53,7 +53,7 @@ chain = ["rewrite", "limits"]
 async fn soak(scrape: bool) {
     let secs = std::env::var("WASMGATE_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(50);
     // The mock keeps no requests: only the gateway is measured, but the box is shared.
-    let mock = MockServer::start("127.0.0.1:0".parse().unwrap(), MockConfig { record: false, ..MockConfig::default() })
+    let mock = MockServer::start("127.0.0.1:0".parse().unwrap(), MockConfig { record: 0, ..MockConfig::default() })
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
