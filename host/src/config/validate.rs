@@ -17,8 +17,8 @@ mod connections;
 use connections::connection_limits;
 mod headers;
 use headers::{forward_client_headers, trusted_proxies, upstream_headers};
-mod upstream_limits;
 mod secure;
+mod upstream_limits;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";

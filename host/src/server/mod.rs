@@ -237,7 +237,8 @@ pub async fn start_with(
     let (tx, rx) = watch::channel(false);
 
     let api = listener::serve(listener, api_router(gateway.clone()), api_limits, rx.clone());
-    let admin = listener::serve(admin_listener, admin::router(reloader.clone(), metrics, admin_addr), admin_limits, rx.clone());
+    let admin =
+        listener::serve(admin_listener, admin::router(reloader.clone(), metrics, admin_addr), admin_limits, rx.clone());
 
     let task = tokio::spawn(async move {
         let admin_task = tokio::spawn(admin);

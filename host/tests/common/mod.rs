@@ -12,9 +12,9 @@ use wasmgate::server::{self, RunningGateway, Snapshot};
 
 pub mod breaker;
 pub mod conn;
+pub mod reload_admin;
 pub mod soak;
 pub mod upstream;
-pub mod reload_admin;
 
 pub struct Harness {
     pub gw: RunningGateway,
