@@ -68,10 +68,15 @@ pub fn build_all(root: &Path, out_root: &Path) -> Result<(), String> {
         let started = std::time::Instant::now();
         let mut cmd = match src.lang {
             Lang::Python => {
+                // componentize-py's embedded interpreter writes `__pycache__` next to what it
+                // imports (it ignores PYTHONDONTWRITEBYTECODE): build from a copy in the target
+                // dir so the source tree, which cargo watches, never changes.
+                let staged = out_dir.join("staged").join(&src.name);
+                let app = stage(&src.dir, &staged.join("app"))?;
+                let sdk = stage(&root.join("sdk").join("python"), &staged.join("sdk"))?;
                 let mut c = Command::new(&tool);
                 c.arg("-d").arg(root.join("wit")).args(["-w", &src.world, "componentize", "app", "-p"]);
-                c.arg(&src.dir).arg("-p").arg(root.join("sdk").join("python")).arg("-o").arg(&wasm);
-                c.env("PYTHONDONTWRITEBYTECODE", "1");
+                c.arg(app).arg("-p").arg(sdk).arg("-o").arg(&wasm);
                 c
             }
             Lang::Js => {
@@ -227,10 +232,28 @@ fn inputs_hash(root: &Path, src: &Source, tool_version: &str) -> Result<u64, Str
     let mut h = DefaultHasher::new();
     (tool_version, &src.world).hash(&mut h);
     for f in files {
-        f.hash(&mut h);
+        // Relative paths: a checkout or target dir moved elsewhere keeps its stamps.
+        f.strip_prefix(root).unwrap_or(&f).hash(&mut h);
         fs::read(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?.hash(&mut h);
     }
     Ok(h.finish())
+}
+
+/// Copies the build inputs of `from` (what [`collect`] finds) to a fresh `to`; returns `to`.
+fn stage(from: &Path, to: &Path) -> Result<PathBuf, String> {
+    if to.exists() {
+        fs::remove_dir_all(to).map_err(|e| format!("cannot clear {}: {e}", to.display()))?;
+    }
+    let mut files = Vec::new();
+    collect(from, &mut files)?;
+    for f in files {
+        let dest = to.join(f.strip_prefix(from).map_err(|e| e.to_string())?);
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        fs::copy(&f, &dest).map_err(|e| format!("cannot copy {}: {e}", f.display()))?;
+    }
+    Ok(to.to_path_buf())
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
