@@ -107,7 +107,8 @@ pub async fn start_with_env(mock: &MockServer, extra: &str, env: &[(&str, &str)]
     server::start(Snapshot::from_config(config).await.unwrap_or_else(|e| panic!("{e}"))).await.unwrap()
 }
 
-fn b64(bytes: &[u8]) -> String {
+/// Base64url without padding (JWT segments).
+pub fn b64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
@@ -119,7 +120,8 @@ fn b64(bytes: &[u8]) -> String {
     out
 }
 
-fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
+/// HMAC-SHA256 (RFC 2104) over `sha2`, for signing test JWTs.
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
     let mut k = [0u8; 64];
     k[..key.len()].copy_from_slice(key);
     let inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).chain(msg.iter().copied()).collect();
