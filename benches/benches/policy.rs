@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wasmgate::policy::{Chain, ChainOutcome, EngineOptions, PluginSpec, PolicyEngine};
+use wasmgate::policy::{Chain, ChainOutcome, EngineOptions, PluginSpec, PolicyEngine, Recorder};
 use wasmgate_bench::{BODY_WITH_PII, allowlist_js, auth, rate_limit, redact_py, request_view, rewrite};
 
 fn chain(rt: &tokio::runtime::Runtime, engine: &PolicyEngine, specs: Vec<PluginSpec>) -> Chain {
@@ -41,13 +41,17 @@ fn bench(c: &mut Criterion) {
     for (name, specs, body) in cases {
         let ch = chain(&rt, &engine, specs);
         // Sanity: the chain lets the bench request through.
-        let out = rt.block_on(async { ch.run(&mut request_view(), body).await.unwrap() });
-        assert!(matches!(out, ChainOutcome::Continue(_)), "{name}: {out:?}");
+        let body = bytes::Bytes::from_static(body);
+        let out = rt.block_on(async {
+            ch.run(0..usize::MAX, &mut request_view(), &mut Recorder::with_body(body.clone())).await.unwrap()
+        });
+        assert!(matches!(out, ChainOutcome::Continue), "{name}: {out:?}");
         group.bench_function(name, |b| {
             b.to_async(&rt).iter(|| async {
                 let mut view = request_view();
-                let out = ch.run(&mut view, body).await.unwrap();
-                std::hint::black_box(out);
+                let mut edits = Recorder::with_body(body.clone());
+                let out = ch.run(0..usize::MAX, &mut view, &mut edits).await.unwrap();
+                std::hint::black_box((out, edits));
             })
         });
     }

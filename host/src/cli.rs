@@ -278,6 +278,7 @@ async fn mock_upstream(args: MockArgs) -> Result<(), String> {
 /// SIGHUP reloads config and plugins, as `POST /admin/reload` does.
 fn spawn_sighup_reload(reloader: std::sync::Arc<crate::reload::Reloader>) {
     #[cfg(unix)]
+    #[allow(clippy::disallowed_methods, reason = "process-lifetime signal listener; nothing to drain")]
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
         while hup.recv().await.is_some() {

@@ -59,3 +59,7 @@ pub fn polyglot(path: &'static str) -> Result<&'static str, String> {
     }
     Ok(path)
 }
+/// `rewrite` world, for `body = true`: `{"mode":"redact","word":W}` replaces W in the messages
+/// (`set-body-field`); `{"mode":"probe","word":W}` sets upstream headers `x-body-probe:
+/// present|absent` (W in the body it was given) and `x-body-model` (the body's model).
+pub const BODY_PROBE: &str = env!("WASMGATE_PLUGIN_BODY_PROBE");

@@ -3,6 +3,7 @@
 //! without a token, and no secret in `wasmgate config check` or any admin answer, including
 //! auth-jwt's `hs256-secret` given inline or through `hs256-secret-env`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

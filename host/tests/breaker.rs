@@ -3,6 +3,7 @@
 //! plugin, a reload that swaps in a new version resets it, and a full instance pool is
 //! capacity, not a plugin fault. The `flaky` test plugin traps or spins when a header asks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! allow-list, auth before the body, errors naming the field, tenant assignment rules, and
 //! the embedded default's mock and log output.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The `wasmgate` binary as a user runs it: `serve` on the embedded default, `mock-upstream`,
 //! `config check`, and the official `openai` Python client pointed at the gateway.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -2,6 +2,7 @@
 //! deadlines, the connection cap sheds idle connections first, and h1 / h2c still work.
 //! After each case the gateway still answers `/health` and a chat completion.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

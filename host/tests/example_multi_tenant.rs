@@ -1,6 +1,7 @@
 //! `examples/multi-tenant.toml` as shipped: three tenants served at the same time by one
 //! gateway, each with its own auth method, rewrites and limits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

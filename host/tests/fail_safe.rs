@@ -4,6 +4,7 @@
 //! it or counting against its breaker, and the shipped redaction plugin never lets an e-mail
 //! address of a megabyte prompt through.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

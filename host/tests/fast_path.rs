@@ -1,5 +1,6 @@
 //! The fast path over real sockets: gateway ↔ mock upstream, no plugins.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

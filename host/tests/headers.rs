@@ -1,6 +1,7 @@
 //! What reaches the upstream: provider account headers, `Connection`-listed headers,
 //! `X-Forwarded-*` / `Forwarded`, and plugin edits of framing headers (issue 11, item 7).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

@@ -8,6 +8,7 @@
 //!
 //! The harness limit is `server.max-body-bytes = 65536` (see `common::base_config`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

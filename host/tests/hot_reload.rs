@@ -1,6 +1,7 @@
 //! Hot reload under load, over real sockets: plugin files swapped by rename while 32 clients
 //! keep the gateway busy, broken files, config edits that change limits, and old versions freed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

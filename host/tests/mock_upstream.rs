@@ -1,6 +1,7 @@
 //! The mock upstream over real sockets: every endpoint, the SSE framing and timing, the
 //! `x-mock-*` controls, cancellation accounting, h2c, and the request recorder.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

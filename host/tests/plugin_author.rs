@@ -2,6 +2,7 @@
 //! it builds as it is into a component, `plugin check` and `plugin run` accept it and show
 //! its decisions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 use std::path::Path;
 use std::process::Command;

@@ -1,5 +1,6 @@
 //! The reference plugins and hostile plugins through the real gateway, over sockets.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

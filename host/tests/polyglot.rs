@@ -3,6 +3,7 @@
 //! when `plugins/polyglot-tools.sh` has installed their toolchains; without them every test
 //! here fails and says so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! settles, a settlement lands in its reservation's window, and every string of the request
 //! counts in the prompt estimate. Through the real gateway with `builtin:rate-limit`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! rejected, a refused change applies only when forced, one change is one reload, a
 //! Kubernetes ConfigMap symlink swap is seen, and the precompiled-plugin cache is private.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! an HTTP/1 and an HTTP/2 (h2c) upstream, while normal requests still succeed; stalled streams
 //! dropped after `client-stall-timeout`; an upstream gone silent ended by `chunk-idle-timeout`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

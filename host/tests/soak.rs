@@ -8,6 +8,7 @@
 //! the printed bytes-per-request figure is the number to watch.
 //! `WASMGATE_SOAK_SECS` lengthens or shortens each run (default 50 s; both run at once).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Tenants over real sockets: assignment (path, host, API key), per-tenant chains and configs,
 //! isolation of quotas and of failing plugins.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

@@ -2,17 +2,63 @@
 //! `{"error":{"message":..,"type":..,"param":..,"code":..}}`.
 //!
 //! Every failure a client can see is an [`ApiError`]: it carries the status, the OpenAI error
-//! `type` and `code`, and a message written for the caller. Internal details (socket errors,
-//! trap backtraces, file paths) are logged where they happen and never put in a message.
+//! `type` and `code`, a message written for the caller, who is to blame ([`Blame`]), whether a
+//! retry may help ([`Retry`]) and the underlying cause (`source`, never shown to the client).
+//! Leaf errors of each area (`ForwardError`, `PolicyFailure`, `ReadError`, …) convert into it;
+//! the request path renders and logs it once, in `server::pipeline::rescue`.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// A failure that ends a request, ready to be rendered for the client.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{status} {code:?}: {message}")]
-pub struct ApiError {
+/// Who caused a failure: decides the log level, and which breaker or metric it counts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blame {
+    /// The request itself (bad JSON, too large, unknown model, no credentials).
+    Client,
+    /// A policy plugin, by id.
+    Plugin(String),
+    /// An upstream provider, by configured name.
+    Upstream(String),
+    /// The quota/KV state store.
+    Store,
+    /// The gateway (a bug, or it is shutting down or over capacity).
+    Gateway,
+}
+
+impl Blame {
+    /// A bounded label for metrics (`client`, `plugin`, `upstream`, `store`, `gateway`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Blame::Client => "client",
+            Blame::Plugin(_) => "plugin",
+            Blame::Upstream(_) => "upstream",
+            Blame::Store => "store",
+            Blame::Gateway => "gateway",
+        }
+    }
+}
+
+/// Whether sending the same request again may succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    No,
+    Yes,
+    /// Only while nothing of the response reached the client (a fallback upstream may serve it).
+    BeforeFirstByte,
+}
+
+/// The underlying cause of an [`ApiError`], for logs only.
+pub type Source = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// A failure that ends a request, ready to be rendered for the client. Boxed: it travels in
+/// every `Result` of the request path, which stays one pointer wide on the success path.
+#[derive(Debug, Clone)]
+pub struct ApiError(Box<ErrorDetails>);
+
+/// What an [`ApiError`] says (reached through it by `Deref`).
+#[derive(Debug, Clone)]
+pub struct ErrorDetails {
     pub status: StatusCode,
     pub message: String,
     pub kind: &'static str,
@@ -20,11 +66,96 @@ pub struct ApiError {
     pub code: Option<&'static str>,
     /// Extra response headers (e.g. `retry-after`).
     pub headers: Vec<(&'static str, String)>,
+    pub blame: Blame,
+    pub retry: Retry,
+    pub source: Option<Source>,
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = ErrorDetails;
+    fn deref(&self) -> &ErrorDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ErrorDetails {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:?}: {}", self.status, self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
 }
 
 impl ApiError {
+    /// A 4xx is the client's and not worth retrying; a 5xx is the gateway's until a constructor
+    /// says whose it is.
     fn new(status: StatusCode, kind: &'static str, code: Option<&'static str>, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), kind, param: None, code, headers: Vec::new() }
+        let (blame, retry) =
+            if status.is_client_error() { (Blame::Client, Retry::No) } else { (Blame::Gateway, Retry::Yes) };
+        ApiError(Box::new(ErrorDetails {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code,
+            headers: Vec::new(),
+            blame,
+            retry,
+            source: None,
+        }))
+    }
+
+    /// The same error, blamed on `blame`.
+    pub fn blamed(mut self, blame: Blame) -> Self {
+        self.blame = blame;
+        self
+    }
+
+    /// The same error, with `retry`.
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The same error, caused by `source` (logged, never rendered).
+    pub fn caused_by(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
+    }
+
+    /// The cause chain, for the log line.
+    pub fn cause_chain(&self) -> String {
+        let mut out = String::new();
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = self.source.as_deref().map(|e| e as _);
+        while let Some(e) = cur {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&e.to_string());
+            cur = e.source();
+        }
+        out
+    }
+
+    /// The error as a terminal SSE event (`data: {"error":{...}}`), for a stream that already
+    /// sent its headers.
+    pub fn to_sse_event(&self) -> bytes::Bytes {
+        let body = error_body(&self.message, self.kind, self.param.as_deref(), self.code);
+        let mut out = Vec::with_capacity(body.len() + 8);
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&body);
+        out.extend_from_slice(b"\n\n");
+        bytes::Bytes::from(out)
     }
 
     /// 400: the body is not valid JSON; `message` says where.
@@ -164,6 +295,8 @@ impl ApiError {
             Some("upstream_unreachable"),
             format!("The upstream `{upstream}` could not be reached."),
         )
+        .blamed(Blame::Upstream(upstream.to_string()))
+        .retry(Retry::BeforeFirstByte)
     }
 
     /// 502: the upstream answered something that is not a valid HTTP response for us.
@@ -174,6 +307,8 @@ impl ApiError {
             Some("upstream_bad_response"),
             format!("The upstream `{upstream}` sent an invalid response."),
         )
+        .blamed(Blame::Upstream(upstream.to_string()))
+        .retry(Retry::BeforeFirstByte)
     }
 
     /// 504: the upstream did not answer in time.
@@ -184,6 +319,8 @@ impl ApiError {
             Some("upstream_timeout"),
             format!("The upstream `{upstream}` did not answer in time ({what})."),
         )
+        .blamed(Blame::Upstream(upstream.to_string()))
+        .retry(Retry::BeforeFirstByte)
     }
 
     /// 503: a fail-closed policy plugin failed; the request was not forwarded.
@@ -195,7 +332,20 @@ impl ApiError {
             format!("The policy plugin `{plugin}` failed ({what}); the request was not forwarded."),
         );
         e.headers.push(("retry-after", "1".to_string()));
-        e
+        e.blamed(Blame::Plugin(plugin.to_string()))
+    }
+
+    /// 503: the quota store did not answer under a fail-closed plugin's call; the request was
+    /// not forwarded. The store's fault, not the plugin's.
+    pub fn quota_store_unavailable(plugin: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            Some("quota_store_unavailable"),
+            format!("The quota store did not answer for the policy plugin `{plugin}`; the request was not forwarded."),
+        );
+        e.headers.push(("retry-after", "1".to_string()));
+        e.blamed(Blame::Store)
     }
 
     /// 413: the body is larger than a fail-closed policy plugin accepts (its `body-limit`); the
@@ -241,6 +391,7 @@ impl ApiError {
             Some("internal_error"),
             "The gateway hit an internal error; it has been logged.",
         )
+        .retry(Retry::No)
     }
 }
 
@@ -272,9 +423,9 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, body).into_response();
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        for (name, value) in self.headers {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                h.insert(name, v);
+        for (name, value) in &self.headers {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(*name, v);
             }
         }
         resp

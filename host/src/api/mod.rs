@@ -4,5 +4,5 @@ pub mod error;
 pub mod request;
 pub mod tokens;
 
-pub use error::ApiError;
+pub use error::{ApiError, Blame, Retry};
 pub use request::{ApiRequest, Endpoint};

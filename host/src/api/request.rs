@@ -402,7 +402,7 @@ impl ApiRequest {
             };
             let messages: Vec<ChatMessage> =
                 serde_json::from_value(value).map_err(|e| format!("`messages` is not a list of chat messages: {e}"))?;
-            validate_messages(&messages).map_err(|e| e.message)?;
+            validate_messages(&messages).map_err(|e| e.message.clone())?;
             r.messages = messages;
             return Ok(());
         }

@@ -154,6 +154,7 @@ impl MockServer {
         let shutdown = async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
+        #[allow(clippy::disallowed_methods, reason = "the mock's server task, ended by its shutdown signal")]
         tokio::spawn(async move {
             if let Err(error) = serve::run(listener, app, Some(server_stats), shutdown).await {
                 tracing::warn!(%error, "mock upstream stopped");

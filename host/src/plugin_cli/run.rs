@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{Settings, inspect, mib, rss_bytes};
 use crate::api::{ApiRequest, Endpoint};
-use crate::policy::{Chain, ChainOutcome, Edit, Outcome, PolicyFailure, RequestView};
+use crate::policy::{Chain, ChainOutcome, Edit, Outcome, PolicyFailure, Recorder as Trace, RequestView};
 
 /// Options of `plugin run`.
 #[derive(Debug, Clone)]
@@ -84,11 +84,11 @@ pub async fn run(file: &Path, request: &Path, config: Option<&Path>, opts: &RunO
     let chain = Chain::new(vec![plugin.clone()]);
     let mut seen: BTreeMap<String, u32> = BTreeMap::new();
     let mut first = true;
-    let reused = time_calls(&chain, &template, &body, opts.repeat.max(1), |view, out| {
+    let reused = time_calls(&chain, &template, &body, opts.repeat.max(1), |view, out, trace| {
         if std::mem::take(&mut first) {
-            println!("\ndecision: {}", describe(&template, view, out));
+            println!("\ndecision: {}", describe(&template, view, out, trace));
         }
-        *seen.entry(label(view, out)).or_default() += 1;
+        *seen.entry(label(view, out, trace)).or_default() += 1;
     })
     .await;
     if seen.len() > 1 {
@@ -100,7 +100,7 @@ pub async fn run(file: &Path, request: &Path, config: Option<&Path>, opts: &RunO
     // Every call on a new instance (`max-reuse = 1`): instantiate + configure + the call.
     let fresh_plugin = compiled.load(file, config, &settings(1)).await?;
     let fresh =
-        time_calls(&Chain::new(vec![fresh_plugin]), &template, &body, opts.repeat.clamp(1, 200), |_, _| {}).await;
+        time_calls(&Chain::new(vec![fresh_plugin]), &template, &body, opts.repeat.clamp(1, 200), |_, _, _| {}).await;
     println!("time per call, fresh instance:   {}", stats(fresh));
 
     // Memory: instances alive at once (configured, as the pool keeps them).
@@ -139,20 +139,21 @@ async fn time_calls(
     template: &RequestView,
     body: &[u8],
     n: u32,
-    mut each: impl FnMut(&RequestView, &Result<ChainOutcome, PolicyFailure>),
+    mut each: impl FnMut(&RequestView, &Result<ChainOutcome, PolicyFailure>, &Trace),
 ) -> Vec<Duration> {
     let mut times = Vec::with_capacity(n as usize);
     for i in 0..n {
         let mut view = template.clone();
         view.id = format!("run-{i}");
+        let mut trace = Trace::with_body(bytes::Bytes::copy_from_slice(body));
         let started = Instant::now();
-        let out = chain.run(&mut view, body).await;
+        let out = chain.run(0..usize::MAX, &mut view, &mut trace).await;
         times.push(started.elapsed());
-        each(&view, &out);
-        if let Ok(ChainOutcome::Continue(effects)) = out {
-            for s in effects.settlements {
-                s.settle(None, Outcome::Completed).await;
-            }
+        each(&view, &out, &trace);
+        let outcome =
+            if matches!(out, Ok(ChainOutcome::Continue)) { Outcome::Completed } else { Outcome::NotForwarded };
+        for s in std::mem::take(&mut trace.settlements) {
+            s.settle(None, outcome).await;
         }
     }
     times.sort_unstable();
@@ -215,31 +216,40 @@ fn read_request(path: &Path, extra_headers: &[String]) -> Result<(RequestView, V
     for (n, _) in &mut headers {
         n.make_ascii_lowercase();
     }
-    let mut view = RequestView::new(
-        &api,
-        String::new(),
-        recorded.method.unwrap_or_else(|| "POST".to_string()),
-        recorded.path.unwrap_or_else(|| endpoint.route().to_string()),
+    let mut view = RequestView {
+        method: recorded.method.unwrap_or_else(|| "POST".to_string()),
+        path: recorded.path.unwrap_or_else(|| endpoint.route().to_string()),
         headers,
-        recorded.client_ip.unwrap_or_else(|| "127.0.0.1".to_string()),
-    );
+        client_ip: recorded.client_ip.unwrap_or_else(|| "127.0.0.1".to_string()),
+        model: api.model().to_string(),
+        endpoint: api.endpoint().name(),
+        stream: api.stream(),
+        max_tokens: api.max_tokens(),
+        prompt_tokens_estimate: api.prompt_tokens_estimate(),
+        ..RequestView::default()
+    };
     view.tenant = recorded.tenant;
     Ok((view, body))
 }
 
 /// One line per call kind, for the tally over repeats.
-fn label(view: &RequestView, out: &Result<ChainOutcome, PolicyFailure>) -> String {
+fn label(view: &RequestView, out: &Result<ChainOutcome, PolicyFailure>, e: &Trace) -> String {
     match out {
         Err(f) => format!("failed ({})", f.kind.label()),
-        Ok(ChainOutcome::Respond(r, _)) => format!("respond {}", r.status),
-        Ok(ChainOutcome::Continue(e)) if view.identity.is_some() => format!("allow ({} edits)", e.edits.len()),
-        Ok(ChainOutcome::Continue(e)) if e.edits.is_empty() && e.response_headers.is_empty() => "continue".to_string(),
-        Ok(ChainOutcome::Continue(e)) => format!("mutate ({} edits)", e.edits.len() + e.response_headers.len()),
+        Ok(ChainOutcome::Respond(r)) => format!("respond {}", r.status),
+        Ok(ChainOutcome::Continue) if view.identity.is_some() => format!("allow ({} edits)", e.edits.len()),
+        Ok(ChainOutcome::Continue) if e.edits.is_empty() && e.response_headers.is_empty() => "continue".to_string(),
+        Ok(ChainOutcome::Continue) => format!("mutate ({} edits)", e.edits.len() + e.response_headers.len()),
     }
 }
 
 /// The first call's decision, in full.
-fn describe(before: &RequestView, view: &RequestView, out: &Result<ChainOutcome, PolicyFailure>) -> String {
+fn describe(
+    before: &RequestView,
+    view: &RequestView,
+    out: &Result<ChainOutcome, PolicyFailure>,
+    effects: &Trace,
+) -> String {
     let mut s = String::new();
     match out {
         Err(f) => {
@@ -249,7 +259,7 @@ fn describe(before: &RequestView, view: &RequestView, out: &Result<ChainOutcome,
             ));
             return s;
         }
-        Ok(ChainOutcome::Respond(r, _)) => {
+        Ok(ChainOutcome::Respond(r)) => {
             s.push_str(&format!("respond {} (the request ends here)", r.status));
             for (n, v) in &r.headers {
                 s.push_str(&format!("\n  header {n}: {v}"));
@@ -257,7 +267,7 @@ fn describe(before: &RequestView, view: &RequestView, out: &Result<ChainOutcome,
             s.push_str(&format!("\n  body {}", r.body));
             return s;
         }
-        Ok(ChainOutcome::Continue(effects)) => {
+        Ok(ChainOutcome::Continue) => {
             match &view.identity {
                 Some(id) => {
                     s.push_str(&format!("allow: subject {:?}", id.subject));

@@ -1,18 +1,38 @@
 //! The chain: a tenant's plugins run in order on one request. Each returns continue, mutate
-//! (edits applied to the request view so later plugins see them) or respond (the request ends
-//! here). Failures follow each plugin's policy: fail-closed ends the request with
-//! [`PolicyFailure`], fail-open skips the plugin. A body larger than a plugin's `body-limit`
-//! is such a failure too, decided before the call: the plugin is not called, and its breaker
-//! does not count it (the client sent it; the plugin did nothing wrong).
+//! (edits applied at once to the request, through its [`Subject`], so later plugins see them —
+//! the body included) or respond (the request ends here). Failures follow each plugin's
+//! policy: fail-closed ends the request with [`PolicyFailure`], fail-open skips the plugin. A
+//! body larger than a plugin's `body-limit` is such a failure too, decided before the call: the
+//! plugin is not called, and its breaker does not count it (the client sent it; the plugin did
+//! nothing wrong). Nor does a host capability that failed under the call (the quota store).
+//!
+//! Reservations go to the subject as they are made; whoever owns the request settles them
+//! (the request's finisher), on every path, so the chain never refunds on its own.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
+
+use bytes::Bytes;
 
 use super::bindings::rate_limit::Admission;
 use super::bindings::types::Decision;
 use super::convert;
 use super::plugin::{Bindings, FailureKind, FailurePolicy, Plugin};
 use super::view::{Edit, Identity, LocalResponse, Outcome, RequestView, Usage};
+
+/// What a chain works on: the request as the plugins before have left it. The gateway
+/// implements it over its typed request.
+pub trait Subject: Send {
+    /// The request body as earlier plugins left it; asked for only before a plugin that
+    /// declared `body`, so a chain without one never re-serializes.
+    fn body(&mut self) -> Bytes;
+    /// Applies one edit now, and updates `view` (model, max-tokens, headers) to match, so the
+    /// next plugin sees the edited request.
+    fn apply(&mut self, edit: Edit, view: &mut RequestView);
+    /// A reservation to settle once the request is over.
+    fn reserve(&mut self, settlement: Settlement);
+}
 
 /// A fail-closed plugin failed: the request must not go on.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,17 +47,8 @@ pub struct PolicyFailure {
 /// What the chain decided.
 #[derive(Debug)]
 pub enum ChainOutcome {
-    Continue(Effects),
-    Respond(LocalResponse, Effects),
-}
-
-/// What later phases must do because of the chain.
-#[derive(Debug, Default)]
-pub struct Effects {
-    /// Request edits, in order (response headers are in `response_headers`).
-    pub edits: Vec<Edit>,
-    pub response_headers: Vec<(String, String)>,
-    pub settlements: Vec<Settlement>,
+    Continue,
+    Respond(LocalResponse),
 }
 
 /// A reservation to settle once the request is over.
@@ -72,7 +83,13 @@ impl Settlement {
         let result = tokio::time::timeout(p.call_timeout(), call).await;
         // The instance serves `admit` next: its adjustments are for now again.
         store.data_mut().quota_origin_ms = None;
+        let host_error = inst.store.data_mut().host_error.take();
         match result {
+            Ok(Ok(())) if host_error.is_some() => {
+                tracing::warn!(plugin = %p.id(), error = ?host_error, "settle could not reach the quota store");
+                p.record(FailureKind::StoreUnavailable.label(), started.elapsed());
+                p.checkin(inst);
+            }
             Ok(Ok(())) => {
                 p.record("ok", started.elapsed());
                 p.checkin(inst);
@@ -115,11 +132,18 @@ impl Chain {
         &self.plugins
     }
 
-    /// Runs the chain on `view` (updated in place). `body` goes to plugins that asked for it.
-    pub async fn run(&self, view: &mut RequestView, body: &[u8]) -> Result<ChainOutcome, PolicyFailure> {
-        let mut effects = Effects::default();
-        for p in &self.plugins {
-            let step = match call(p, view, body).await {
+    /// Runs the plugins in `range` (clamped to the chain) on `view` and `subject`, both
+    /// updated in place as each plugin decides.
+    pub async fn run(
+        &self,
+        range: Range<usize>,
+        view: &mut RequestView,
+        subject: &mut dyn Subject,
+    ) -> Result<ChainOutcome, PolicyFailure> {
+        let end = range.end.min(self.plugins.len());
+        for p in self.plugins.get(range.start.min(end)..end).unwrap_or_default() {
+            let body = if p.spec.pass_body { subject.body() } else { Bytes::new() };
+            let step = match call(p, view, &body).await {
                 Ok(step) => step,
                 Err(kind) => {
                     metrics::counter!("wasmgate_plugin_failures_total", "plugin" => p.id().to_string(), "kind" => kind.label())
@@ -128,15 +152,6 @@ impl Chain {
                         tracing::warn!(plugin = %p.id(), request_id = %view.id, failure = kind.label(), "plugin failed open: skipped");
                         p.record("skipped", std::time::Duration::ZERO);
                         continue;
-                    }
-                    // Nothing is forwarded: refund what earlier plugins reserved.
-                    let pending = std::mem::take(&mut effects.settlements);
-                    if !pending.is_empty() {
-                        tokio::spawn(async move {
-                            for s in pending {
-                                s.settle(None, Outcome::NotForwarded).await;
-                            }
-                        });
                     }
                     return Err(PolicyFailure { plugin: p.id().to_string(), kind, body_limit: p.body_limit() });
                 }
@@ -149,43 +164,21 @@ impl Chain {
                     view.identity = Some(id);
                 }
                 Step::Continue => {}
-                Step::Edits(edits) => apply(view, edits, &mut effects),
+                Step::Edits(edits) => edits.into_iter().for_each(|e| subject.apply(e, view)),
                 Step::Admit(edits, reservation) => {
-                    apply(view, edits, &mut effects);
+                    edits.into_iter().for_each(|e| subject.apply(e, view));
                     if let Some(r) = reservation {
-                        effects.settlements.push(Settlement {
+                        subject.reserve(Settlement {
                             plugin: p.clone(),
                             reservation: r,
                             admitted_at_ms: super::quota::epoch_ms(),
                         });
                     }
                 }
-                Step::Respond(resp) => return Ok(ChainOutcome::Respond(resp, effects)),
+                Step::Respond(resp) => return Ok(ChainOutcome::Respond(resp)),
             }
         }
-        Ok(ChainOutcome::Continue(effects))
-    }
-}
-
-/// Applies edits to the view (so later plugins see them) and records them for the request.
-fn apply(view: &mut RequestView, edits: Vec<Edit>, effects: &mut Effects) {
-    for e in edits {
-        match &e {
-            Edit::SetModel(m) => view.model.clone_from(m),
-            Edit::SetMaxTokens(n) => view.max_tokens = Some(*n),
-            Edit::SetHeader(n, v) => {
-                view.headers.retain(|(k, _)| k != n);
-                view.headers.push((n.clone(), v.clone()));
-            }
-            Edit::RemoveHeader(n) => view.headers.retain(|(k, _)| k != n),
-            Edit::SetResponseHeader(n, v) => {
-                effects.response_headers.retain(|(k, _)| k != n);
-                effects.response_headers.push((n.clone(), v.clone()));
-                continue;
-            }
-            Edit::PrependSystem(_) | Edit::SetBodyField(..) => {}
-        }
-        effects.edits.push(e);
+        Ok(ChainOutcome::Continue)
     }
 }
 
@@ -273,8 +266,19 @@ async fn call_inner(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<(Step
         }
         Ok(Ok(checked)) => {
             // A clean call, even with bad output: the instance itself is fine to reuse.
+            let host_error = inst.store.data_mut().host_error.take();
             p.checkin(inst);
-            checked
+            match host_error {
+                Some(e) => {
+                    tracing::warn!(plugin = %p.id(), request_id = %view.id, error = %e, "host capability failed under the plugin call");
+                    Err(FailureKind::StoreUnavailable)
+                }
+                None => checked,
+            }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "chain_tests.rs"]
+mod tests;

@@ -75,6 +75,17 @@ pub struct HostState {
     /// While `settle` runs: when the reservation was admitted (ms since the epoch), so its
     /// `quota-adjust` calls settle against the reservation's window, not the current one.
     pub quota_origin_ms: Option<u64>,
+    /// A host capability failed during the current call (the store timed out). The guest got a
+    /// neutral answer instead of a trap; the chain reads this after the call and applies the
+    /// failure policy as a host failure, never counted against the plugin.
+    pub host_error: Option<HostError>,
+}
+
+/// A host capability that failed under a plugin call: the gateway's (or its store's) fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("the quota store did not answer within {0:?}")]
+    QuotaStoreTimeout(Duration),
 }
 
 impl HostState {
@@ -88,6 +99,7 @@ impl HostState {
             request_id: String::new(),
             ticks_left: 0,
             quota_origin_ms: None,
+            host_error: None,
         }
     }
 }
@@ -153,19 +165,30 @@ impl Host for HostState {
         let k = self.caps.key(&key);
         let window = Duration::from_millis(window_ms.max(1));
         let fut = self.caps.quota.consume(&k, cost, limit, window);
-        let s = tokio::time::timeout(self.caps.host_call_timeout, fut)
-            .await
-            .map_err(|_| wasmtime::Error::msg("quota store did not answer in time"))?;
-        Ok(WitQuotaStatus { allowed: s.allowed, limit: s.limit, remaining: s.remaining, reset_ms: s.reset_ms })
+        match tokio::time::timeout(self.caps.host_call_timeout, fut).await {
+            Ok(s) => {
+                Ok(WitQuotaStatus { allowed: s.allowed, limit: s.limit, remaining: s.remaining, reset_ms: s.reset_ms })
+            }
+            Err(_) => {
+                // Not a trap: the plugin did nothing wrong. It is told "not allowed" and the
+                // chain fails the call as the store's (see `HostState::host_error`).
+                self.host_error = Some(HostError::QuotaStoreTimeout(self.caps.host_call_timeout));
+                Ok(WitQuotaStatus { allowed: false, limit, remaining: 0, reset_ms: 0 })
+            }
+        }
     }
 
     async fn quota_adjust(&mut self, key: String, delta: i64, window_ms: u64) -> Result<()> {
         let k = self.caps.key(&key);
         let window = Duration::from_millis(window_ms.max(1));
         let origin = self.quota_origin_ms.unwrap_or_else(super::quota::epoch_ms);
-        tokio::time::timeout(self.caps.host_call_timeout, self.caps.quota.adjust(&k, delta, window, origin))
+        if tokio::time::timeout(self.caps.host_call_timeout, self.caps.quota.adjust(&k, delta, window, origin))
             .await
-            .map_err(|_| wasmtime::Error::msg("quota store did not answer in time"))
+            .is_err()
+        {
+            self.host_error = Some(HostError::QuotaStoreTimeout(self.caps.host_call_timeout));
+        }
+        Ok(())
     }
 
     async fn kv_get(&mut self, key: String) -> Result<Option<String>> {

@@ -47,13 +47,15 @@ mod host;
 pub mod kv;
 pub mod plugin;
 pub mod quota;
+mod recorder;
 pub mod view;
 
 pub use breaker::BreakerState;
-pub use chain::{Chain, ChainOutcome, Effects, PolicyFailure, Settlement};
+pub use chain::{Chain, ChainOutcome, PolicyFailure, Settlement, Subject};
 pub use defaults::PluginDefaults;
 pub use engine::{EngineOptions, LoadError, PolicyEngine};
 pub use plugin::{
     DEFAULT_BODY_LIMIT, FailureKind, FailurePolicy, Plugin, PluginKind, PluginSource, PluginSpec, versions_alive,
 };
+pub use recorder::Recorder;
 pub use view::{Edit, Identity, LocalResponse, Outcome, RequestView, Usage};

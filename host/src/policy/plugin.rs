@@ -133,6 +133,9 @@ pub enum FailureKind {
     BodyTooLarge,
     /// No instance could be had in time (the engine's pool is full): capacity, not a fault.
     Capacity,
+    /// A host capability the plugin called failed (the quota store timed out): the store's
+    /// fault, not the plugin's.
+    StoreUnavailable,
 }
 
 impl FailureKind {
@@ -147,13 +150,20 @@ impl FailureKind {
             FailureKind::BadOutput => "bad_output",
             FailureKind::BodyTooLarge => "body_too_large",
             FailureKind::Capacity => "capacity",
+            FailureKind::StoreUnavailable => "store_unavailable",
         }
     }
 
     /// Whether this failure is the plugin's fault (counts towards its breaker). A body over the
     /// limit is the client's doing and a full pool is load; neither says the plugin is broken.
     pub fn is_fault(self) -> bool {
-        !matches!(self, FailureKind::BodyTooLarge | FailureKind::Capacity | FailureKind::BreakerOpen)
+        !matches!(
+            self,
+            FailureKind::BodyTooLarge
+                | FailureKind::Capacity
+                | FailureKind::BreakerOpen
+                | FailureKind::StoreUnavailable
+        )
     }
 }
 

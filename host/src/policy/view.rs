@@ -25,34 +25,6 @@ pub struct RequestView {
     pub breaker_scope: Option<String>,
 }
 
-impl RequestView {
-    /// The view of a parsed request, before any plugin ran (no tenant, no identity yet).
-    pub fn new(
-        api: &crate::api::ApiRequest,
-        id: String,
-        method: String,
-        path: String,
-        headers: Vec<(String, String)>,
-        client_ip: String,
-    ) -> Self {
-        RequestView {
-            id,
-            method,
-            path,
-            headers,
-            client_ip,
-            tenant: None,
-            identity: None,
-            model: api.model().to_string(),
-            endpoint: api.endpoint().name(),
-            stream: api.stream(),
-            max_tokens: api.max_tokens(),
-            prompt_tokens_estimate: api.prompt_tokens_estimate(),
-            breaker_scope: None,
-        }
-    }
-}
-
 /// Who is calling, as an auth plugin established it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {

@@ -50,7 +50,7 @@ pub struct UpstreamRequest {
     pub headers: HeaderMap,
 }
 
-/// Why forwarding failed. Mapped to client errors by [`ForwardError::to_api`].
+/// Why forwarding failed (an [`ApiError`] blamed on the upstream, or the gateway's for a bad request).
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
     /// Every endpoint refused the connection (or DNS/TLS failed).
@@ -67,24 +67,15 @@ pub enum ForwardError {
     BadRequest(String),
 }
 
-impl ForwardError {
-    pub fn to_api(&self) -> ApiError {
-        match self {
+impl From<ForwardError> for ApiError {
+    fn from(e: ForwardError) -> Self {
+        let api = match &e {
             ForwardError::Unreachable { upstream, .. } => ApiError::upstream_unreachable(upstream),
             ForwardError::FirstByteTimeout { upstream, .. } => ApiError::upstream_timeout(upstream, "first byte"),
             ForwardError::Broken { upstream, .. } => ApiError::upstream_bad_response(upstream),
             ForwardError::BadRequest(_) => ApiError::internal(),
-        }
-    }
-
-    /// A short label for metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ForwardError::Unreachable { .. } => "unreachable",
-            ForwardError::FirstByteTimeout { .. } => "timeout",
-            ForwardError::Broken { .. } => "broken",
-            ForwardError::BadRequest(_) => "bad_request",
-        }
+        };
+        api.caused_by(e)
     }
 }
 

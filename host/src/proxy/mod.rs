@@ -2,7 +2,6 @@
 //! config, never per request; spread so one stalled stream cannot stall others, see [`pool`]),
 //! forwarding with timeouts and connect-failure retry, and the SSE relay.
 
-mod completion;
 mod forward;
 mod pool;
 mod relay;
@@ -21,7 +20,6 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::{Config, ModelPattern, UpstreamConfig};
 
-pub use completion::{Completion, OnComplete};
 pub use forward::{ForwardError, UpstreamBody, UpstreamRequest, send};
 pub use relay::{Outcome, RelayBody, StreamWatch, collect_with_usage};
 pub use usage::Usage;

@@ -26,10 +26,10 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::mpsc;
 
-use super::completion::Completion;
 use super::forward::UpstreamBody;
 use super::sse::SseScanner;
 use super::usage::{Usage, scan_json};
+use crate::finisher::Finisher as Completion;
 
 pub use crate::policy::Outcome;
 
@@ -74,6 +74,7 @@ impl RelayBody {
     /// `stream_options.include_usage` and the client did not ask for it.
     pub fn spawn(upstream: UpstreamBody, strip_usage_events: bool, watch: StreamWatch, completion: Completion) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        #[allow(clippy::disallowed_methods, reason = "connection-scoped: ends with the stream it pumps")]
         tokio::spawn(pump(upstream, SseScanner::new(strip_usage_events), watch, completion, tx));
         RelayBody { rx, done: false }
     }

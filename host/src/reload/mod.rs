@@ -167,9 +167,7 @@ impl Reloader {
                     let same_limit = old.config.tenants.get(&t.id).map(|c| c.max_concurrent_plugin_calls)
                         == Some(t.max_concurrent_plugin_calls);
                     let rt = match old.tenants.get(&t.id) {
-                        Some(o) if same_limit => {
-                            TenantRuntime { chain, models: t.models.clone(), concurrency: o.concurrency.clone() }
-                        }
+                        Some(o) if same_limit => TenantRuntime::sharing_concurrency(t, chain, o),
                         _ => TenantRuntime::new(t, chain),
                     };
                     tenants.insert(t.id.clone(), rt);

@@ -159,6 +159,7 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) -> Result<tokio::task::JoinHandle<
     watch_dirs(&mut watcher, &files, &mut dirs);
     // What the serving config was loaded from (read now; the snapshot was built a moment ago).
     let mut seen = fingerprint(&files, &Fingerprint::new());
+    #[allow(clippy::disallowed_methods, reason = "the watcher task; its handle is aborted at shutdown")]
     Ok(tokio::spawn(async move {
         let _keep_alive = &watcher;
         while let Some(path) = rx.recv().await {

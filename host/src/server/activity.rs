@@ -197,6 +197,7 @@ impl Drop for Registered {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::disallowed_methods)]
     use super::*;
 
     const HEAD: Duration = Duration::from_millis(200);

@@ -5,10 +5,11 @@ mod activity;
 mod admin;
 mod admin_guard;
 mod chains;
+pub mod exchange;
 mod fd_limit;
 mod listener;
+mod phases;
 mod pipeline;
-mod policy_phase;
 mod router;
 pub(crate) mod upstream_headers;
 
@@ -23,7 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, FailureMode, PluginConfig, PluginKindConfig, PluginLocation};
 use crate::policy::{Chain, FailurePolicy, PluginKind, PluginSource, PluginSpec, PolicyEngine};
-use crate::proxy::Upstreams;
+use crate::proxy::{Upstream, Upstreams};
 
 pub use chains::load_chain;
 pub use router::api_router;
@@ -43,18 +44,37 @@ pub struct Snapshot {
     pub engine: PolicyEngine,
 }
 
-/// A tenant's loaded chain and model allow-list.
+/// A tenant's loaded chain, model allow-list and upstream overrides.
 pub struct TenantRuntime {
     pub chain: Chain,
     pub models: Vec<crate::config::ModelPattern>,
     /// Bounds the tenant's requests running plugins at once.
     pub concurrency: Arc<tokio::sync::Semaphore>,
+    /// Gateway upstream name → the tenant's own upstream for it (resolved when the snapshot is
+    /// assembled).
+    upstream_overrides: HashMap<String, Arc<Upstream>>,
 }
 
 impl TenantRuntime {
     pub fn new(t: &crate::config::TenantConfig, chain: Chain) -> Self {
         let permits = usize::try_from(t.max_concurrent_plugin_calls).unwrap_or(64);
-        TenantRuntime { chain, models: t.models.clone(), concurrency: Arc::new(tokio::sync::Semaphore::new(permits)) }
+        TenantRuntime {
+            chain,
+            models: t.models.clone(),
+            concurrency: Arc::new(tokio::sync::Semaphore::new(permits)),
+            upstream_overrides: HashMap::new(),
+        }
+    }
+
+    /// A runtime for `t` that keeps `previous`'s concurrency bound (its permits in use stay
+    /// counted across a reload).
+    pub fn sharing_concurrency(t: &crate::config::TenantConfig, chain: Chain, previous: &TenantRuntime) -> Self {
+        TenantRuntime { concurrency: previous.concurrency.clone(), ..TenantRuntime::new(t, chain) }
+    }
+
+    /// The upstream this tenant uses instead of `upstream`, if it overrides it.
+    pub fn upstream_for(&self, upstream: &str) -> Option<&Arc<Upstream>> {
+        self.upstream_overrides.get(upstream)
     }
 }
 
@@ -85,9 +105,17 @@ impl Snapshot {
         config: Config,
         upstreams: Upstreams,
         chain: Chain,
-        tenants: HashMap<String, TenantRuntime>,
+        mut tenants: HashMap<String, TenantRuntime>,
         engine: PolicyEngine,
     ) -> Snapshot {
+        for (id, rt) in &mut tenants {
+            let Some(t) = config.tenants.get(id) else { continue };
+            rt.upstream_overrides = t
+                .upstream_overrides
+                .iter()
+                .filter_map(|(from, to)| upstreams.by_name(to).map(|u| (from.clone(), u.clone())))
+                .collect();
+        }
         let tenant_hosts =
             config.tenants.values().flat_map(|t| t.hosts.iter().map(|h| (h.clone(), t.id.clone()))).collect();
         Snapshot { config: Arc::new(config), upstreams, chain, tenants, tenant_hosts, engine }
@@ -136,13 +164,19 @@ pub fn plugin_spec(pc: &PluginConfig, namespace: &str) -> PluginSpec {
 /// State shared by every request.
 pub struct Gateway {
     pub snapshot: ArcSwap<Snapshot>,
+    /// Background work (settlements), drained at shutdown.
+    pub supervisor: crate::supervisor::Supervisor,
     /// False once shutdown has begun: `/ready` answers 503 so load balancers drain us.
     pub ready: AtomicBool,
 }
 
 impl Gateway {
     pub fn new(snapshot: Snapshot) -> Arc<Gateway> {
-        Arc::new(Gateway { snapshot: ArcSwap::from_pointee(snapshot), ready: AtomicBool::new(true) })
+        Arc::new(Gateway {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            supervisor: crate::supervisor::Supervisor::new(),
+            ready: AtomicBool::new(true),
+        })
     }
 }
 
@@ -240,8 +274,12 @@ pub async fn start_with(
     let admin =
         listener::serve(admin_listener, admin::router(reloader.clone(), metrics, admin_addr), admin_limits, rx.clone());
 
+    let supervisor = gateway.supervisor.clone();
+    #[allow(clippy::disallowed_methods, reason = "the server task itself: awaited by shutdown()")]
     let task = tokio::spawn(async move {
+        #[allow(clippy::disallowed_methods, reason = "listener tasks, ended by the shutdown below")]
         let admin_task = tokio::spawn(admin);
+        #[allow(clippy::disallowed_methods, reason = "listener tasks, ended by the shutdown below")]
         let mut api_task = tokio::spawn(api);
         // Once shutdown begins, in-flight requests get `grace` to finish.
         let mut rx = rx;
@@ -250,6 +288,11 @@ pub async fn start_with(
         if tokio::time::timeout(grace, &mut api_task).await.is_err() {
             tracing::warn!("grace period over; dropping the remaining connections");
             api_task.abort();
+        }
+        // Settlements of the requests that just finished still reach their plugins.
+        let left = supervisor.drain(grace).await;
+        if left > 0 {
+            tracing::warn!(tasks = left, "background work still running at exit");
         }
         admin_task.abort();
         if let Some(w) = watcher {

@@ -1,291 +1,105 @@
-//! The request path of the OpenAI endpoints, top to bottom as named phases. Each phase either
-//! hands its result to the next or ends the request by returning a response; short-circuiting
-//! is always a return value.
+//! The request path, top to bottom as named phases (one file each under [`phases`]). Every
+//! request is one [`Exchange`]; each phase either hands it to the next (`Flow::Next`), answers
+//! (`Flow::Respond`), or fails (`Err`), and short-circuiting is always a return value.
 //!
 //! ```text
-//! snapshot  one ArcSwap load: the config + plugins this request will see to its end
-//! auth      leading auth plugins without `body`, on the headers: 401 before any body is read
-//! read      the body, up to `server.max-body-bytes` (413), within the body timeout (408)
-//! parse     typed OpenAI request, validated (400 naming the field); unknown fields kept
-//! policy    the rest of the chain: auth → rewrite → rate-limit (continue | mutate | respond)
-//! route     model → upstream (404 model_not_found)
-//! forward   pooled client, failover on connect errors, first-byte timeout (502 / 504)
-//! relay     non-stream: read + usage; stream: frame by frame, usage watched, never buffered
-//! complete  exactly once: settle reservations with usage, metrics
+//! intake        tenant named by a path that has none (404); breaker scope; upstream headers
+//! authenticate  leading auth plugins without `body`, on the headers: 401 before any body is read
+//! read          the body, up to `server.max-body-bytes` (413), within the body timeout (408)
+//! parse         typed OpenAI request, validated (400 naming the field); unknown fields kept
+//! policy        the rest of the global chain: auth → rewrite → rate-limit, edits applied at once
+//! tenant        assignment, the tenant's chain, its model allow-list; identity headers
+//! route         model → upstream (404), tenant upstream override, provider headers, stream usage
+//! forward       pooled client, failover on connect errors, first-byte timeout (502 / 504)
+//! respond       the response side: stream frame by frame (usage watched), or read + usage
 //! ```
+//!
+//! `GET /v1/models` runs `intake`, the auth plugins (`authenticate::for_models`), the tenant
+//! assignment, and answers from `models`.
+//!
+//! Whatever the path, the exchange's [`Finisher`](crate::finisher::Finisher) ends the request
+//! exactly once: metrics, access log, settlement of every reservation. Errors are rendered
+//! and logged once, by [`rescue`].
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, header};
-use http_body_util::BodyExt;
 
 use super::Gateway;
-use super::policy_phase::{self, AuthResult, PolicyResult, TenantSlot, settle_all};
-use super::upstream_headers::{add_forwarded, for_upstream, forwardable, relayable, request_id};
-use crate::api::{ApiError, ApiRequest, Endpoint};
-use crate::metrics::status_label;
-use crate::proxy::{self, Completion, Outcome, RelayBody, Route, StreamWatch, UpstreamBody, UpstreamRequest, Usage};
+use super::exchange::{Exchange, Operation};
+use super::phases::{Flow, authenticate, forward, intake, models, parse, policy, read, respond, route, tenant};
+use crate::api::{ApiError, Blame, Endpoint};
 
-/// Largest non-streamed upstream body read whole (to find its usage); larger ones stream on.
-const MAX_COLLECTED_RESPONSE: usize = 16 << 20;
-
-/// Entry point of `POST /v1/{chat/completions,completions,embeddings}`.
-pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request) -> Response {
-    handle_for(gw, endpoint, req, None).await
+/// Runs one phase: on to the next, or out of the pipeline with its answer.
+macro_rules! phase {
+    ($step:expr) => {
+        match $step? {
+            Flow::Next => {}
+            Flow::Respond(response) => return Ok(response),
+        }
+    };
 }
 
-/// Entry point of `POST /t/{tenant}/v1/...`: the same, with the tenant named by the path.
-pub async fn handle_for(gw: Arc<Gateway>, endpoint: Endpoint, req: Request, tenant: Option<String>) -> Response {
-    let started = Instant::now();
-    let rid = request_id(req.headers());
-    // The tenant the policy phase assigned (a configured id: bounded label values).
-    let mut slot = TenantSlot { from_path: tenant.as_deref(), assigned: None };
-    let mut resp = match run(&gw, endpoint, req, &mut slot, &rid).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    resp.headers_mut().insert("x-request-id", rid);
-    let status = resp.status().as_u16();
-    metrics::counter!("wasmgate_http_requests_total", "route" => endpoint.route(), "status" => status_label(status))
-        .increment(1);
-    metrics::histogram!("wasmgate_http_request_duration_seconds", "route" => endpoint.route())
-        .record(started.elapsed().as_secs_f64());
-    if let Some(t) = slot.assigned {
-        metrics::counter!("wasmgate_tenant_requests_total", "tenant" => t.clone(), "status" => status_label(status))
-            .increment(1);
-        metrics::histogram!("wasmgate_tenant_request_duration_seconds", "tenant" => t)
-            .record(started.elapsed().as_secs_f64());
-    }
+/// `POST /v1/{chat/completions,completions,embeddings}`, and `POST /t/{tenant}/v1/...` with the
+/// tenant named by the path.
+pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request, tenant: Option<String>) -> Response {
+    let mut ex = Exchange::new(&gw, Operation::Api(endpoint), req, tenant);
+    let resp = completion(&mut ex).await;
+    finish(ex, resp)
+}
+
+/// `GET /v1/models`, and `GET /t/{tenant}/v1/models`.
+pub async fn handle_models(gw: Arc<Gateway>, req: Request, tenant: Option<String>) -> Response {
+    let mut ex = Exchange::new(&gw, Operation::Models, req, tenant);
+    let resp = list_models(&mut ex).await;
+    finish(ex, resp)
+}
+
+async fn completion(ex: &mut Exchange) -> Result<Response, ApiError> {
+    phase!(intake::run(ex));
+    phase!(authenticate::run(ex).await);
+    phase!(read::run(ex).await);
+    phase!(parse::run(ex));
+    phase!(policy::run(ex).await);
+    phase!(tenant::run(ex).await);
+    phase!(route::run(ex));
+    let upstream = forward::run(ex).await?;
+    respond::run(ex, upstream).await
+}
+
+async fn list_models(ex: &mut Exchange) -> Result<Response, ApiError> {
+    phase!(intake::run(ex));
+    phase!(authenticate::for_models(ex).await);
+    Ok(models::answer(ex))
+}
+
+/// Renders the request's answer (its error, when it failed), stamps the request id and hands
+/// the status to the finisher, which runs when the exchange is dropped here, or, for a
+/// relayed body, when the body ends.
+fn finish(mut ex: Exchange, resp: Result<Response, ApiError>) -> Response {
+    let mut resp = resp.unwrap_or_else(|e| rescue(&mut ex, e));
+    resp.headers_mut().insert("x-request-id", ex.request_id.clone());
+    ex.finisher.set_status(resp.status());
     resp
 }
 
-async fn run(
-    gw: &Gateway,
-    endpoint: Endpoint,
-    req: Request,
-    tenant: &mut TenantSlot<'_>,
-    rid: &HeaderValue,
-) -> Result<Response, ApiError> {
-    // snapshot
-    let snap = gw.snapshot.load_full();
-    let (parts, body) = req.into_parts();
-
-    // auth
-    let auth = match policy_phase::authenticate(&snap, &parts, endpoint.name(), tenant, rid).await? {
-        AuthResult::Continue(auth) => auth,
-        AuthResult::Respond(resp) => return Ok(resp),
-    };
-
-    // read
-    let raw = read_body(body, &parts.headers, &snap.config.server).await?;
-
-    // parse
-    let mut api = ApiRequest::parse(endpoint, &raw)?;
-
-    // policy
-    let mut upstream_headers = forwardable(&parts.headers);
-    add_forwarded(&mut upstream_headers, &parts, &snap.config.server.trusted_proxies);
-    upstream_headers.insert("x-request-id", rid.clone());
-    let effects = match policy_phase::run(&snap, &parts, tenant, auth, &raw, &mut api, &mut upstream_headers).await? {
-        PolicyResult::Continue(effects) => effects,
-        PolicyResult::Respond(resp) => return Ok(resp),
-    };
-
-    // route
-    let Some(mut route) = snap.upstreams.route(api.model()).cloned() else {
-        let err = ApiError::model_not_found(api.model());
-        effects.finish(None, Outcome::NotForwarded);
-        return Err(err);
-    };
-    // From here the request is finished by its completion, a drop guard: a client that leaves
-    // while the gateway waits for the upstream still settles (as client-aborted).
-    let (modified_by_policy, response_headers) = (effects.modified, effects.response_headers);
-    let mut completion = completion_for(effects.settlements, api.prompt_tokens_estimate());
-    // A tenant may bring its own provider account or endpoint for an upstream.
-    if let Some(t) = tenant.assigned.as_deref().and_then(|t| snap.config.tenants.get(t))
-        && let Some(up) = t.upstream_overrides.get(&route.upstream.cfg.name).and_then(|n| snap.upstreams.by_name(n))
-    {
-        route.upstream = up.clone();
-    }
-    // The provider account headers are the chosen upstream's to set (or to let through).
-    for_upstream(&mut upstream_headers, &parts.headers, &route.upstream.cfg);
-
-    // forward
-    let stream = api.stream();
-    let strip_usage = stream && !api.wants_stream_usage();
-    let mut modified = modified_by_policy;
-    if strip_usage {
-        // Ask for usage in the last chunk so tokens can be settled; the client won't see it.
-        api.request_stream_usage();
-        modified = true;
-    }
-    if let Some(m) = &route.upstream_model {
-        api.set_model(m.clone());
-        modified = true;
-    }
-    let body = if modified {
-        match api.to_json() {
-            Ok(json) => Bytes::from(json),
-            Err(_) => {
-                completion.finish(None, Outcome::NotForwarded);
-                return Err(ApiError::internal());
-            }
+/// The one place a failed request is logged and rendered (OpenAI error shape; the cause is
+/// logged, never sent).
+fn rescue(ex: &mut Exchange, e: ApiError) -> Response {
+    let rid = &ex.request_id;
+    let cause = e.cause_chain();
+    match &e.blame {
+        Blame::Client => {
+            tracing::debug!(request_id = ?rid, status = e.status.as_u16(), code = ?e.code, "request refused")
         }
-    } else {
-        raw
-    };
-    let total_deadline = tokio::time::Instant::now() + route.upstream.cfg.total_timeout;
-    let sent = proxy::send(&route.upstream, UpstreamRequest { endpoint, body, headers: upstream_headers }).await;
-    let upstream_resp = match sent {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(request_id = ?rid, error = %e, "forwarding failed");
-            completion.finish(None, Outcome::UpstreamError);
-            return Err(e.to_api());
+        Blame::Gateway if e.status.is_server_error() => {
+            tracing::error!(request_id = ?rid, status = e.status.as_u16(), code = ?e.code, %cause, "request failed")
         }
-    };
-
-    // relay + complete
-    let watch = StreamWatch {
-        deadline: total_deadline,
-        chunk_idle: route.upstream.cfg.limits.chunk_idle_timeout,
-        client_stall: route.upstream.cfg.limits.client_stall_timeout,
-    };
-    relay(upstream_resp, &route, stream, strip_usage, watch, response_headers, completion).await
-}
-
-/// The completion of a forwarded request: settles the reservations (token metrics from the
-/// upstream's usage). `prompt_tokens` is the estimate an abort without usage is charged.
-fn completion_for(settlements: Vec<crate::policy::Settlement>, prompt_tokens: u32) -> Completion {
-    Completion::new(
-        prompt_tokens,
-        Box::new(move |usage: Option<Usage>, outcome: Outcome| {
-            if let Some(u) = usage {
-                metrics::counter!("wasmgate_tokens_total", "kind" => "prompt").increment(u64::from(u.prompt_tokens));
-                metrics::counter!("wasmgate_tokens_total", "kind" => "completion")
-                    .increment(u64::from(u.completion_tokens));
-            }
-            settle_all(settlements, usage, outcome);
-        }),
-    )
-}
-
-/// Reads the whole request body within the size limit and the body deadline (one total
-/// deadline from the end of the headers, not reset per chunk: a trickle cannot stretch it).
-async fn read_body(body: Body, headers: &HeaderMap, server: &crate::config::ServerConfig) -> Result<Bytes, ApiError> {
-    let limit = server.max_body_bytes;
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::body_too_large(limit));
+        blame => tracing::warn!(
+            request_id = ?rid, status = e.status.as_u16(), code = ?e.code, blame = blame.label(), %cause, "request failed"
+        ),
     }
-    let collect = http_body_util::Limited::new(body, limit).collect();
-    let Ok(collected) = tokio::time::timeout(server.connections.body_timeout, collect).await else {
-        return Err(ApiError::body_timeout());
-    };
-    match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::body_too_large(limit)),
-        Err(e) if is_timeout(&*e) => Err(ApiError::body_timeout()),
-        Err(_) => Err(ApiError::body_unreadable()),
-    }
-}
-
-fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if err.is::<tower_http::timeout::TimeoutError>() || err.to_string().contains("timed out") {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
-}
-
-/// Relays the upstream response and hands it the completion.
-async fn relay(
-    upstream: http::Response<UpstreamBody>,
-    route: &Route,
-    stream: bool,
-    strip_usage: bool,
-    watch: StreamWatch,
-    response_headers: Vec<(String, String)>,
-    mut completion: Completion,
-) -> Result<Response, ApiError> {
-    let deadline = watch.deadline;
-    let (parts, body) = upstream.into_parts();
-    let status = parts.status;
-    let is_sse = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let mut headers = relayable(&parts.headers);
-    for (name, value) in &response_headers {
-        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
-            headers.insert(n, v);
-        }
-    }
-    let upstream_name = route.upstream.cfg.name.clone();
-
-    if stream && is_sse && status.is_success() {
-        headers.remove(header::CONTENT_LENGTH);
-        metrics::gauge!("wasmgate_active_streams").increment(1.0);
-        let stream_started = Instant::now();
-        completion.before(move || {
-            metrics::gauge!("wasmgate_active_streams").decrement(1.0);
-            metrics::histogram!("wasmgate_stream_duration_seconds").record(stream_started.elapsed().as_secs_f64());
-        });
-        let body = RelayBody::spawn(body, strip_usage, watch, completion);
-        let mut resp = Response::new(Body::new(body));
-        *resp.status_mut() = status;
-        *resp.headers_mut() = headers;
-        return Ok(resp);
-    }
-
-    // Non-streamed: read it (bounded) to learn the usage, then answer.
-    let collected = tokio::time::timeout_at(deadline, proxy::collect_with_usage(body, MAX_COLLECTED_RESPONSE)).await;
-    let (bytes, usage, rest) = match collected {
-        Err(_) => {
-            completion.finish(None, Outcome::UpstreamError);
-            return Err(ApiError::upstream_timeout(&upstream_name, "total"));
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(upstream = %upstream_name, error = %e, "upstream body broke");
-            completion.finish(None, Outcome::UpstreamError);
-            return Err(ApiError::upstream_bad_response(&upstream_name));
-        }
-        Ok(Ok(x)) => x,
-    };
-    let outcome = if status.is_success() { Outcome::Completed } else { Outcome::UpstreamError };
-    let body = match rest {
-        None => {
-            completion.finish(usage, outcome);
-            Body::from(bytes)
-        }
-        Some(rest) => {
-            // Too large to hold: send what we have, then the rest as it comes.
-            let head = futures_util::stream::once(async move { Ok::<_, hyper::Error>(bytes) });
-            let tail = http_body_util::BodyDataStream::new(rest);
-            use futures_util::StreamExt;
-            let mut completion = Some(completion);
-            let chained = head.chain(tail).chain(futures_util::stream::once(async move {
-                if let Some(mut c) = completion.take() {
-                    c.finish(None, outcome);
-                }
-                Ok(Bytes::new())
-            }));
-            headers.remove(header::CONTENT_LENGTH);
-            Body::from_stream(chained)
-        }
-    };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    *resp.headers_mut() = headers;
-    Ok(resp)
+    ex.finisher.set_blame(&e.blame);
+    e.into_response()
 }

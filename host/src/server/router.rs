@@ -13,9 +13,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use super::Gateway;
-use super::pipeline::{handle, handle_for};
-use super::policy_phase::{self, TenantSlot};
-use super::upstream_headers::request_id;
+use super::pipeline::{handle, handle_models};
 use crate::api::{ApiError, Endpoint};
 
 /// The API router: OpenAI endpoints, health, readiness.
@@ -60,62 +58,35 @@ async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
 }
 
 async fn models(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    list_models(&gw, req, None).await
+    handle_models(gw, req, None).await
 }
 
 async fn tenant_models(State(gw): State<Arc<Gateway>>, Path(tenant): Path<String>, req: Request) -> Response {
-    list_models(&gw, req, Some(tenant)).await
-}
-
-/// `GET /v1/models`: the models the caller may use. The chain's auth plugins decide who may
-/// ask (an unauthenticated caller cannot probe which models exist); a tenant sees only the
-/// models its allow-list admits.
-async fn list_models(gw: &Gateway, req: Request, tenant: Option<String>) -> Response {
-    let snap = gw.snapshot.load_full();
-    let rid = request_id(req.headers());
-    let (parts, _body) = req.into_parts();
-    let mut slot = TenantSlot { from_path: tenant.as_deref(), assigned: None };
-    let mut resp = match policy_phase::authorize_models(&snap, &parts, &mut slot, &rid).await {
-        Err(e) => e.into_response(),
-        Ok(Err(plugin_answer)) => plugin_answer,
-        Ok(Ok(tenant)) => {
-            let allowed = tenant.as_deref().and_then(|t| snap.tenants.get(t)).map(|rt| rt.models.as_slice());
-            let data: Vec<serde_json::Value> = snap
-                .upstreams
-                .model_names
-                .iter()
-                .filter(|m| allowed.is_none_or(|a| a.is_empty() || a.iter().any(|p| p.matches(m))))
-                .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "wasmgate"}))
-                .collect();
-            Json(json!({"object": "list", "data": data})).into_response()
-        }
-    };
-    resp.headers_mut().insert("x-request-id", rid);
-    resp
+    handle_models(gw, req, Some(tenant)).await
 }
 
 async fn chat(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    handle(gw, Endpoint::Chat, req).await
+    handle(gw, Endpoint::Chat, req, None).await
 }
 
 async fn completions(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    handle(gw, Endpoint::Completions, req).await
+    handle(gw, Endpoint::Completions, req, None).await
 }
 
 async fn embeddings(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    handle(gw, Endpoint::Embeddings, req).await
+    handle(gw, Endpoint::Embeddings, req, None).await
 }
 
 async fn tenant_chat(State(gw): State<Arc<Gateway>>, Path(tenant): Path<String>, req: Request) -> Response {
-    handle_for(gw, Endpoint::Chat, req, Some(tenant)).await
+    handle(gw, Endpoint::Chat, req, Some(tenant)).await
 }
 
 async fn tenant_completions(State(gw): State<Arc<Gateway>>, Path(tenant): Path<String>, req: Request) -> Response {
-    handle_for(gw, Endpoint::Completions, req, Some(tenant)).await
+    handle(gw, Endpoint::Completions, req, Some(tenant)).await
 }
 
 async fn tenant_embeddings(State(gw): State<Arc<Gateway>>, Path(tenant): Path<String>, req: Request) -> Response {
-    handle_for(gw, Endpoint::Embeddings, req, Some(tenant)).await
+    handle(gw, Endpoint::Embeddings, req, Some(tenant)).await
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {
