@@ -11,6 +11,7 @@ use wasmgate::mock::{MockConfig, MockServer};
 use wasmgate::server::{self, RunningGateway, Snapshot};
 
 pub mod breaker;
+pub mod config_builder;
 pub mod conn;
 pub mod reload_admin;
 pub mod soak;
