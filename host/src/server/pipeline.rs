@@ -26,13 +26,10 @@ use http_body_util::BodyExt;
 
 use super::Gateway;
 use super::policy_phase::{self, AuthResult, PolicyResult, TenantSlot, settle_all};
-use super::upstream_headers::{add_forwarded, for_upstream, forwardable, relayable, request_id};
+use super::upstream_headers::{add_forwarded, for_upstream, forwardable, request_id};
 use crate::api::{ApiError, ApiRequest, Endpoint};
 use crate::metrics::status_label;
-use crate::proxy::{self, Completion, Outcome, RelayBody, Route, StreamWatch, UpstreamBody, UpstreamRequest, Usage};
-
-/// Largest non-streamed upstream body read whole (to find its usage); larger ones stream on.
-const MAX_COLLECTED_RESPONSE: usize = 16 << 20;
+use crate::proxy::{self, Completion, Outcome, StreamWatch, UpstreamRequest, Usage};
 
 /// Entry point of `POST /v1/{chat/completions,completions,embeddings}`.
 pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request) -> Response {
@@ -156,7 +153,9 @@ async fn run(
         chunk_idle: route.upstream.cfg.limits.chunk_idle_timeout,
         client_stall: route.upstream.cfg.limits.client_stall_timeout,
     };
-    relay(upstream_resp, &route, stream, strip_usage, watch, response_headers, completion).await
+    let upstream_name = route.upstream.cfg.name.clone();
+    let plan = proxy::ResponsePlan { stream, strip_usage, watch, extra_headers: response_headers, upstream_name };
+    proxy::respond(upstream_resp, plan, completion).await
 }
 
 /// The completion of a forwarded request: settles the reservations (token metrics from the
@@ -205,87 +204,4 @@ fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
         cur = err.source();
     }
     false
-}
-
-/// Relays the upstream response and hands it the completion.
-async fn relay(
-    upstream: http::Response<UpstreamBody>,
-    route: &Route,
-    stream: bool,
-    strip_usage: bool,
-    watch: StreamWatch,
-    response_headers: Vec<(String, String)>,
-    mut completion: Completion,
-) -> Result<Response, ApiError> {
-    let deadline = watch.deadline;
-    let (parts, body) = upstream.into_parts();
-    let status = parts.status;
-    let is_sse = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let mut headers = relayable(&parts.headers);
-    for (name, value) in &response_headers {
-        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
-            headers.insert(n, v);
-        }
-    }
-    let upstream_name = route.upstream.cfg.name.clone();
-
-    if stream && is_sse && status.is_success() {
-        headers.remove(header::CONTENT_LENGTH);
-        metrics::gauge!("wasmgate_active_streams").increment(1.0);
-        let stream_started = Instant::now();
-        completion.before(move || {
-            metrics::gauge!("wasmgate_active_streams").decrement(1.0);
-            metrics::histogram!("wasmgate_stream_duration_seconds").record(stream_started.elapsed().as_secs_f64());
-        });
-        let body = RelayBody::spawn(body, strip_usage, watch, completion);
-        let mut resp = Response::new(Body::new(body));
-        *resp.status_mut() = status;
-        *resp.headers_mut() = headers;
-        return Ok(resp);
-    }
-
-    // Non-streamed: read it (bounded) to learn the usage, then answer.
-    let collected = tokio::time::timeout_at(deadline, proxy::collect_with_usage(body, MAX_COLLECTED_RESPONSE)).await;
-    let (bytes, usage, rest) = match collected {
-        Err(_) => {
-            completion.finish(None, Outcome::UpstreamError);
-            return Err(ApiError::upstream_timeout(&upstream_name, "total"));
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(upstream = %upstream_name, error = %e, "upstream body broke");
-            completion.finish(None, Outcome::UpstreamError);
-            return Err(ApiError::upstream_bad_response(&upstream_name));
-        }
-        Ok(Ok(x)) => x,
-    };
-    let outcome = if status.is_success() { Outcome::Completed } else { Outcome::UpstreamError };
-    let body = match rest {
-        None => {
-            completion.finish(usage, outcome);
-            Body::from(bytes)
-        }
-        Some(rest) => {
-            // Too large to hold: send what we have, then the rest as it comes.
-            let head = futures_util::stream::once(async move { Ok::<_, hyper::Error>(bytes) });
-            let tail = http_body_util::BodyDataStream::new(rest);
-            use futures_util::StreamExt;
-            let mut completion = Some(completion);
-            let chained = head.chain(tail).chain(futures_util::stream::once(async move {
-                if let Some(mut c) = completion.take() {
-                    c.finish(None, outcome);
-                }
-                Ok(Bytes::new())
-            }));
-            headers.remove(header::CONTENT_LENGTH);
-            Body::from_stream(chained)
-        }
-    };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    *resp.headers_mut() = headers;
-    Ok(resp)
 }
