@@ -1,6 +1,7 @@
 //! The fast test speed (STYLE #11): the API router in-process with `oneshot`, no listener, for
 //! everything the phases decide before a byte goes upstream. The real-socket tests cover the rest.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
 mod common;
 

@@ -147,17 +147,6 @@ impl ApiError {
         out
     }
 
-    /// The error as a terminal SSE event (`data: {"error":{...}}`), for a stream that already
-    /// sent its headers.
-    pub fn to_sse_event(&self) -> bytes::Bytes {
-        let body = error_body(&self.message, self.kind, self.param.as_deref(), self.code);
-        let mut out = Vec::with_capacity(body.len() + 8);
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&body);
-        out.extend_from_slice(b"\n\n");
-        bytes::Bytes::from(out)
-    }
-
     /// 400: the body is not valid JSON; `message` says where.
     pub fn malformed_json(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", Some("invalid_json"), message)
@@ -323,6 +312,29 @@ impl ApiError {
         .retry(Retry::BeforeFirstByte)
     }
 
+    /// 504, mid-stream: the upstream sent nothing for `after` (`chunk-idle-timeout`).
+    pub fn upstream_stream_idle(upstream: &str, after: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_error",
+            Some("upstream_timeout"),
+            format!(
+                "The upstream `{upstream}` sent nothing for {}; the stream was ended.",
+                humantime::format_duration(after)
+            ),
+        )
+    }
+
+    /// 502, mid-stream: the upstream sent an event larger than the gateway holds.
+    pub fn upstream_event_too_large(upstream: &str, limit: usize) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            Some("upstream_bad_response"),
+            format!("The upstream `{upstream}` sent a stream event larger than {limit} bytes; the stream was ended."),
+        )
+    }
+
     /// 503: a fail-closed policy plugin failed; the request was not forwarded.
     pub fn policy_unavailable(plugin: &str, what: &str) -> Self {
         let mut e = Self::new(
@@ -415,6 +427,19 @@ pub fn error_body(message: &str, kind: &str, param: Option<&str>, code: Option<&
     // Serializing plain strings into a Vec cannot fail; fall back to a fixed body regardless.
     serde_json::to_vec(&env)
         .unwrap_or_else(|_| br#"{"error":{"message":"error","type":"server_error","param":null,"code":null}}"#.to_vec())
+}
+
+impl ApiError {
+    /// The error as the last event of an SSE stream whose status is already sent: the OpenAI
+    /// error object as one `data:` event (what the OpenAI SDKs raise mid-stream).
+    pub fn to_sse_event(&self) -> bytes::Bytes {
+        let body = error_body(&self.message, self.kind, self.param.as_deref(), self.code);
+        let mut event = Vec::with_capacity(body.len() + 8);
+        event.extend_from_slice(b"data: ");
+        event.extend_from_slice(&body);
+        event.extend_from_slice(b"\n\n");
+        event.into()
+    }
 }
 
 impl IntoResponse for ApiError {

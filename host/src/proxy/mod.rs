@@ -1,11 +1,14 @@
 //! Upstreams: model → upstream routing, pooled HTTP clients per endpoint (built once per
 //! config, never per request; spread so one stalled stream cannot stall others, see [`pool`]),
-//! forwarding with timeouts and connect-failure retry, and the SSE relay.
+//! forwarding with timeouts and connect-failure retry, and the response side: the SSE codec
+//! ([`events`]), the response filters ([`response`]) and the relay that pumps a stream through
+//! them.
 
+pub mod events;
 mod forward;
 mod pool;
 mod relay;
-mod sse;
+pub mod response;
 mod usage;
 
 use std::collections::HashMap;
@@ -21,7 +24,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use crate::config::{Config, ModelPattern, UpstreamConfig};
 
 pub use forward::{ForwardError, UpstreamBody, UpstreamRequest, send};
-pub use relay::{Outcome, RelayBody, StreamWatch, collect_with_usage};
+pub use relay::{BoxError, MAX_EVENT_BYTES, Outcome, RelayBody, RelayError, StreamWatch, collect_bounded};
+pub use response::{ResponsePlan, respond};
 pub use usage::Usage;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
