@@ -76,16 +76,6 @@ impl ForwardError {
             ForwardError::BadRequest(_) => ApiError::internal(),
         }
     }
-
-    /// A short label for metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ForwardError::Unreachable { .. } => "unreachable",
-            ForwardError::FirstByteTimeout { .. } => "timeout",
-            ForwardError::Broken { .. } => "broken",
-            ForwardError::BadRequest(_) => "bad_request",
-        }
-    }
 }
 
 /// Sends `req` to `up`, failing over to the next endpoint on connect errors only. Waiting for
