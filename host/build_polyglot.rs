@@ -4,7 +4,7 @@
 //! `WASMGATE_PLUGIN_<NAME>`.
 //!
 //! The toolchains are installed by `plugins/polyglot-tools.sh` into `target/polyglot-tools`
-//! (componentize-py is also taken from `PATH`). Without them the build goes on: a
+//! (or `$WASMGATE_POLYGLOT_TOOLS`; componentize-py is also taken from `PATH`). Without them the build goes on: a
 //! `cargo:warning` says what to run, the variables are empty, and the tests that need these
 //! plugins fail saying so. A plugin is rebuilt only when a stamp (a hash of its sources, the
 //! SDK, the WIT and the tool versions) changed, so a rerun of this script costs no rebuild.
@@ -36,11 +36,7 @@ struct Source {
 
 /// Builds every Python and JS plugin; a missing toolchain is a warning, a failing build an error.
 pub fn build_all(root: &Path, out_root: &Path) -> Result<(), String> {
-    let tools = root.join("target").join("polyglot-tools");
-    // Installing (or updating) the tools reruns this script.
-    for stamp in ["venv.stamp", "node.stamp"] {
-        println!("cargo:rerun-if-changed={}", tools.join(stamp).display());
-    }
+    let tools = tools_dir(root)?;
     let out_dir = out_root.join("polyglot");
     fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     let sources = discover(root)?;
@@ -108,6 +104,46 @@ pub fn build_all(root: &Path, out_root: &Path) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Where the toolchains are: `$WASMGATE_POLYGLOT_TOOLS` (relative to the checkout; point it
+/// at an empty or missing directory to build without them), else `target/polyglot-tools`.
+///
+/// Installing or updating the tools reruns this script, and nothing else does: cargo treats a
+/// watched path that does not exist as changed on every build, so a missing stamp is never
+/// watched. Without stamps the tools directory itself is watched (the default one is created,
+/// empty, in the target dir), and `polyglot-tools.sh` writing its stamps there is the change.
+fn tools_dir(root: &Path) -> Result<PathBuf, String> {
+    const VAR: &str = "WASMGATE_POLYGLOT_TOOLS";
+    println!("cargo:rerun-if-env-changed={VAR}");
+    let tools = match std::env::var_os(VAR).filter(|v| !v.is_empty()) {
+        Some(dir) => root.join(dir),
+        None => {
+            let dir = root.join("target").join("polyglot-tools");
+            if !dir.exists() {
+                fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                // Created now, it would look changed to the next build (cargo compares with
+                // when this script started): date it back so only an install changes it.
+                let epoch = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
+                fs::File::open(&dir)
+                    .and_then(|f| f.set_times(fs::FileTimes::new().set_modified(epoch).set_accessed(epoch)))
+                    .map_err(|e| format!("cannot date back {}: {e}", dir.display()))?;
+            }
+            dir
+        }
+    };
+    let stamps: Vec<PathBuf> =
+        ["venv.stamp", "node.stamp"].iter().map(|s| tools.join(s)).filter(|s| s.is_file()).collect();
+    if stamps.is_empty() {
+        if tools.is_dir() {
+            println!("cargo:rerun-if-changed={}", tools.display());
+        }
+    } else {
+        for stamp in stamps {
+            println!("cargo:rerun-if-changed={}", stamp.display());
+        }
+    }
+    Ok(tools)
 }
 
 /// The polyglot plugin folders, sorted.

@@ -135,8 +135,14 @@ struct MockArgs {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Validate a config file and print it resolved, or every error with its key and line.
-    Check { file: PathBuf },
+    /// Validate a config file, or print every error with its key and line.
+    Check {
+        file: PathBuf,
+        /// Also print the config resolved, as a config file (TOML, every default written
+        /// out, secrets redacted) that loads to the same config.
+        #[arg(long)]
+        print: bool,
+    },
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -153,7 +159,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::MockUpstream(args) => runtime.block_on(mock_upstream(args)),
-        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Config(ConfigCommand::Check { file, print }) => config_check(&file, print),
         Command::Plugin(PluginCommand::Check { file, config }) => {
             runtime.block_on(crate::plugin_cli::check(&file, config.as_deref()))
         }
@@ -199,10 +205,14 @@ fn plugin_new(a: PluginNewArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn config_check(file: &std::path::Path) -> Result<(), String> {
+fn config_check(file: &std::path::Path, print: bool) -> Result<(), String> {
     match Config::load(file) {
-        Ok(c) => {
+        Ok(c) if print => {
             println!("# {}: OK\n{}", file.display(), c.describe());
+            Ok(())
+        }
+        Ok(_) => {
+            println!("{}: OK", file.display());
             Ok(())
         }
         Err(errs) => Err(errs.to_string().trim_end().to_string()),

@@ -168,8 +168,16 @@ fn config_check_reports_every_error_with_key_and_line() {
     .unwrap();
     let out = Command::new(BIN).args(["config", "check", good.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with(": OK"));
+    let out = Command::new(BIN).args(["config", "check", "--print", good.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("OK") && text.contains("first-byte-timeout = \"1m\""), "{text}");
+    // What it prints is a config file that checks too.
+    let printed = dir.path().join("printed.toml");
+    std::fs::write(&printed, text.as_bytes()).unwrap();
+    let out = Command::new(BIN).args(["config", "check", printed.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

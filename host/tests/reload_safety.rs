@@ -1,7 +1,8 @@
 //! Hot reload that cannot open the gateway, over real sockets with a watched config file: a
 //! config written in two steps never serves an unauthenticated request, an empty file is
 //! rejected, a refused change applies only when forced, one change is one reload, a
-//! Kubernetes ConfigMap symlink swap is seen, and the precompiled-plugin cache is private.
+//! Kubernetes ConfigMap symlink swap is seen, the precompiled-plugin cache is private, and a
+//! change to keys read only at start applies the rest and names those keys.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
@@ -127,6 +128,61 @@ async fn one_change_causes_exactly_one_reload() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let st = w.status().await;
     assert_eq!(st["attempts"], 1, "{st}");
+}
+
+#[tokio::test]
+async fn a_reload_applies_what_it_can_and_names_the_keys_that_need_a_restart() {
+    let w = watched(&auth_chain()).await;
+    let grace_and_more = "listen-backlog = 77\nidle-timeout = \"9s\"\nbody-timeout = \"3s\"\n";
+    let changed = base_config(
+        w.mock.addr,
+        &format!(
+            "[[models]]\nname = \"one-more\"\nupstream = \"mock\"\nupstream-model = \"mock-gpt-4o\"\n{}",
+            auth_chain()
+        ),
+    )
+    .replace("\nlisten = \"127.0.0.1:0\"\n", "\nlisten = \"127.0.0.1:1\"\n")
+    .replace("admin-listen = \"127.0.0.1:0\"\n", &format!("admin-listen = \"127.0.0.1:2\"\n{grace_and_more}"))
+    .replace("shutdown-grace = \"5s\"", "shutdown-grace = \"7s\"")
+    .replace("[policy]\n", &format!("[policy]\ncache-dir = \"{}\"\n", w.dir.path().join("cache").display()));
+    ship(&w.config, changed.as_bytes());
+    let want = [
+        "policy.cache-dir",
+        "server.admin-listen",
+        "server.idle-timeout",
+        "server.listen",
+        "server.listen-backlog",
+        "server.shutdown-grace",
+    ];
+    let names = |v: &Value| {
+        let mut k: Vec<String> =
+            v["restart_required"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
+        k.sort();
+        k
+    };
+    let r = w.http.post(w.admin("/admin/reload")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(names(&report), want, "{report}");
+    assert!(report["config_error"].is_null(), "{report}");
+    let st = w.status_until(WITHIN, "the change", |s| s["reloads"] == 1).await;
+    assert_eq!(names(&st), want, "{st}");
+
+    // Everything else applied: the new model serves, and so does the old listener.
+    let body = serde_json::json!({"model": "one-more", "messages": [{"role": "user", "content": "hi"}]});
+    let r = w.http.post(w.url("/v1/chat/completions")).bearer_auth(KEY).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // What serves says what runs: the started values, with the per-request body timeout new.
+    let text = w.http.get(w.admin("/admin/config")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("shutdown-grace = \"5s\"") && text.contains("body-timeout = \"3s\""), "{text}");
+    assert!(!text.contains("listen-backlog = 77") && !text.contains("cache-dir"), "{text}");
+
+    // Back to the started values: nothing waits for a restart any more.
+    ship(&w.config, base_config(w.mock.addr, &auth_chain()).as_bytes());
+    let report: Value = w.http.post(w.admin("/admin/reload")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(names(&report), Vec::<String>::new(), "{report}");
+    let st = w.status().await;
+    assert_eq!(names(&st), Vec::<String>::new(), "{st}");
 }
 
 /// Kubernetes mounts a ConfigMap as `gateway.toml -> ..data/gateway.toml`, `..data ->

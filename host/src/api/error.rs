@@ -115,6 +115,11 @@ impl ApiError {
         }))
     }
 
+    /// What the error says, by value.
+    pub fn into_details(self) -> ErrorDetails {
+        *self.0
+    }
+
     /// The same error, blamed on `blame`.
     pub fn blamed(mut self, blame: Blame) -> Self {
         self.blame = blame;

@@ -345,20 +345,32 @@ impl ApiRequest {
         }
     }
 
-    /// The output-token cap the client asked for (`max_completion_tokens` wins over `max_tokens`).
+    /// The effective output-token cap: for chat the smaller of `max_tokens` and
+    /// `max_completion_tokens` when both are set (an upstream honours either), so the cap and
+    /// the token reservation see the tighter one.
     pub fn max_tokens(&self) -> Option<u32> {
         match self {
-            ApiRequest::Chat(r) => r.max_completion_tokens.or(r.max_tokens),
+            ApiRequest::Chat(r) => match (r.max_tokens, r.max_completion_tokens) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             ApiRequest::Completions(r) => r.max_tokens,
             ApiRequest::Embeddings(_) => None,
         }
     }
 
-    /// Sets the output-token cap in the field the client used (`max_tokens` if neither).
+    /// Sets the output-token cap in every field the client used (`max_tokens` if neither), so
+    /// that afterwards [`Self::max_tokens`] is `n` whichever field the upstream reads.
     pub fn set_max_tokens(&mut self, n: u32) {
         match self {
-            ApiRequest::Chat(r) if r.max_completion_tokens.is_some() => r.max_completion_tokens = Some(n),
-            ApiRequest::Chat(r) => r.max_tokens = Some(n),
+            ApiRequest::Chat(r) => {
+                if r.max_completion_tokens.is_some() {
+                    r.max_completion_tokens = Some(n);
+                }
+                if r.max_tokens.is_some() || r.max_completion_tokens.is_none() {
+                    r.max_tokens = Some(n);
+                }
+            }
             ApiRequest::Completions(r) => r.max_tokens = Some(n),
             ApiRequest::Embeddings(_) => {}
         }
@@ -390,37 +402,6 @@ impl ApiRequest {
             r.messages
                 .insert(0, ChatMessage { role: Role::System, content: Some(Value::String(text)), extra: Map::new() });
         }
-    }
-
-    /// Sets (or with `null`, removes) a top-level field. Fields the gateway owns are refused.
-    /// `messages` (chat only) may be replaced by messages that pass the same checks as a
-    /// client's (redaction plugins rewrite them); anything else leaves the request unchanged.
-    pub fn set_field(&mut self, name: &str, value: Value) -> Result<(), String> {
-        if name == "messages" {
-            let ApiRequest::Chat(r) = self else {
-                return Err("field `messages` can only be set on chat requests".to_string());
-            };
-            let messages: Vec<ChatMessage> =
-                serde_json::from_value(value).map_err(|e| format!("`messages` is not a list of chat messages: {e}"))?;
-            validate_messages(&messages).map_err(|e| e.message.clone())?;
-            r.messages = messages;
-            return Ok(());
-        }
-        if matches!(name, "model" | "stream" | "stream_options" | "prompt" | "input") {
-            return Err(format!("field `{name}` cannot be set with set-body-field"));
-        }
-        let extra = match self {
-            ApiRequest::Chat(r) => &mut r.extra,
-            ApiRequest::Completions(r) => &mut r.extra,
-            ApiRequest::Embeddings(r) => &mut r.extra,
-        };
-        // Known typed fields live outside `extra`; route them through a JSON round trip.
-        if value.is_null() {
-            extra.remove(name);
-        } else {
-            extra.insert(name.to_string(), value);
-        }
-        Ok(())
     }
 
     /// A cheap estimate of the prompt's size in tokens (see [`super::tokens`]).
@@ -571,25 +552,6 @@ mod tests {
         assert_eq!(v["messages"][0]["role"], "system");
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["model"], "m2");
-        assert!(r.set_field("messages", Value::Null).is_err());
-        assert!(r.set_field("model", serde_json::json!("x")).is_err());
-    }
-
-    #[test]
-    fn messages_can_be_replaced_by_valid_chat_messages_only() {
-        let mut r =
-            ApiRequest::parse(Endpoint::Chat, br#"{"model":"m","messages":[{"role":"user","content":"a@b.com"}]}"#)
-                .unwrap();
-        let redacted = serde_json::json!([{"role":"user","content":[{"type":"text","text":"[REDACTED]"}],"name":"x"}]);
-        r.set_field("messages", redacted.clone()).unwrap();
-        let v: Value = serde_json::from_slice(&r.to_json().unwrap()).unwrap();
-        assert_eq!(v["messages"], redacted);
-        for bad in [serde_json::json!([]), serde_json::json!([{"role":"bot","content":"x"}]), serde_json::json!("x")] {
-            assert!(r.set_field("messages", bad).is_err());
-        }
-        assert_eq!(serde_json::from_slice::<Value>(&r.to_json().unwrap()).unwrap()["messages"], redacted);
-        let mut e = ApiRequest::parse(Endpoint::Embeddings, br#"{"model":"m","input":"x"}"#).unwrap();
-        assert!(e.set_field("messages", redacted).is_err());
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod embedded;
 mod keypath;
+mod print;
 #[cfg(test)]
 mod props;
 mod raw;
@@ -22,7 +23,7 @@ pub use embedded::{DEMO_API_KEY, embedded_default};
 pub use validate::{ConfigError, ConfigErrors};
 
 /// A validated gateway configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub server: ServerConfig,
     pub upstreams: BTreeMap<String, UpstreamConfig>,
@@ -35,7 +36,7 @@ pub struct Config {
     pub source: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
@@ -50,7 +51,7 @@ pub struct ServerConfig {
 }
 
 /// Access control of the admin listener.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AdminAccess {
     /// Env var the token came from (for display), and the token. None: no token required.
     pub token: Option<(String, Secret)>,
@@ -166,7 +167,7 @@ impl ModelPattern {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelRoute {
     pub pattern: ModelPattern,
     pub upstream: String,
@@ -195,7 +196,7 @@ pub enum FailureMode {
     FailOpen,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PluginConfig {
     pub id: String,
     pub kind: PluginKindConfig,
@@ -227,7 +228,7 @@ impl PluginConfig {
 ///
 /// A request's tenant is, in this order: the `/t/{tenant}/v1/...` path prefix, the `Host`
 /// header, or the tenant of the identity the global chain's auth plugin returned.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TenantConfig {
     pub id: String,
     pub hosts: Vec<String>,
@@ -243,7 +244,7 @@ pub struct TenantConfig {
     pub allow_global_identities: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PolicyConfig {
     pub chain: Vec<String>,
     pub cache_dir: Option<PathBuf>,
@@ -280,8 +281,8 @@ impl Config {
         validate::parse(text, path, env)
     }
 
-    /// The resolved config as TOML-like text, secrets hidden (for `config check`).
+    /// The resolved config as a config file (TOML), secrets redacted (`config check --print`).
     pub fn describe(&self) -> String {
-        validate::describe(self)
+        print::to_toml(self)
     }
 }

@@ -38,7 +38,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use record::{RecordedRequest, RequestRecorder};
-pub use serve::serve_router;
 
 use state::MockState;
 

@@ -34,16 +34,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
 /// Serve `app` on `listener` (HTTP/1.1 + h2c) until `shutdown` resolves; then stop accepting,
-/// ask open connections to close, and cut those still open after half a second.
-pub async fn serve_router(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    run(listener, app, None, shutdown).await
-}
-
-/// [`serve_router`], also counting connections in `stats` when given.
+/// ask open connections to close, and cut those still open after half a second. Counts
+/// connections in `stats` when given.
 pub(crate) async fn run(
     listener: TcpListener,
     app: Router,

@@ -14,11 +14,16 @@
 //! is retried at the next change. Both are logged, counted and shown by `GET /admin/plugins`.
 //! Quota counters live in the engine's store, keyed by plugin id, so they survive reloads.
 //!
+//! Keys read only at start (listeners, connection layer, shutdown grace, plugin cache dir; see
+//! [`restart`]) keep their started values; a reload that changes them applies the rest and
+//! names them (`restart_required`).
+//!
 //! A config that validates but looks like a truncated or half-written file (every auth plugin
 //! gone from a chain, a chain emptied, every model removed; see [`guard`]) is refused unless
 //! the reload is forced (`POST /admin/reload?force=true`); an empty file is always rejected.
 
 mod guard;
+mod restart;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -49,6 +54,8 @@ pub struct ReloadStatus {
     /// Per plugin id: the last load error (cleared when a version loads).
     pub plugin_errors: BTreeMap<String, String>,
     pub last_reload_unix_ms: Option<u64>,
+    /// Keys whose value in the last applied config waits for a restart (see [`restart`]).
+    pub restart_required: Vec<String>,
 }
 
 /// Reloads one gateway.
@@ -58,6 +65,8 @@ pub struct Reloader {
     /// One reload at a time.
     lock: tokio::sync::Mutex<()>,
     status: Mutex<ReloadStatus>,
+    /// What the process started with, of the keys a reload cannot apply.
+    started: restart::StartOnly,
 }
 
 /// The result of one reload attempt.
@@ -71,6 +80,8 @@ pub struct ReloadReport {
     pub plugin_errors: BTreeMap<String, String>,
     /// Plugins loaded anew (others were reused).
     pub loaded: Vec<String>,
+    /// Keys that changed but apply only at a restart (everything else was applied).
+    pub restart_required: Vec<String>,
 }
 
 fn unix_ms() -> u64 {
@@ -82,7 +93,9 @@ fn unix_ms() -> u64 {
 
 impl Reloader {
     pub fn new(gateway: Arc<Gateway>, config_path: Option<PathBuf>) -> Arc<Reloader> {
+        let started = restart::StartOnly::of(&gateway.snapshot.load().config);
         Arc::new(Reloader {
+            started,
             gateway,
             config_path,
             lock: tokio::sync::Mutex::new(()),
@@ -117,16 +130,14 @@ impl Reloader {
         let old = self.gateway.snapshot.load_full();
         let config = match &self.config_path {
             Some(path) => match Config::load(path) {
-                Ok(mut c) => {
-                    // Listener addresses are fixed for the life of the process.
-                    c.server.listen = old.config.server.listen;
-                    c.server.admin_listen = old.config.server.admin_listen;
-                    c
-                }
+                Ok(c) => c,
                 Err(e) => return self.fail_config(e.to_string().trim_end().to_string(), false),
             },
             None => (*old.config).clone(),
         };
+        let mut config = config;
+        let restart_required = self.started.changed_in(&config);
+        self.started.pin(&mut config);
         let refusals = guard::refusals(&old.config, &config);
         if !refusals.is_empty() {
             if !force {
@@ -189,7 +200,14 @@ impl Reloader {
         } else {
             metrics::counter!("wasmgate_reloads_total", "result" => "unchanged").increment(1);
         }
+        if !restart_required.is_empty() {
+            tracing::warn!(
+                keys = ?restart_required,
+                "reload applied, but these keys changed and apply only at a restart (the started values keep serving)"
+            );
+        }
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        st.restart_required.clone_from(&restart_required);
         if changed {
             st.reloads += 1;
         }
@@ -199,7 +217,14 @@ impl Reloader {
             st.plugin_errors.remove(id);
         }
         st.plugin_errors.extend(errors.clone());
-        ReloadReport { swapped: changed, refused: false, config_error: None, plugin_errors: errors, loaded }
+        ReloadReport {
+            swapped: changed,
+            refused: false,
+            config_error: None,
+            plugin_errors: errors,
+            loaded,
+            restart_required,
+        }
     }
 
     fn fail_config(&self, msg: String, refused: bool) -> ReloadReport {
@@ -216,6 +241,7 @@ impl Reloader {
             config_error: Some(msg),
             plugin_errors: BTreeMap::new(),
             loaded: Vec::new(),
+            restart_required: Vec::new(),
         }
     }
 }

@@ -8,7 +8,8 @@
 //!   reload error.
 //! - `GET /admin/tenants`: each tenant with its hosts, path prefix and chain (plugin versions).
 //! - `GET /admin/reload` status, `POST /admin/reload`: reload config and plugins now;
-//!   `?force=true` applies a config the reload guards refuse (see `reload::guard`).
+//!   `?force=true` applies a config the reload guards refuse (see `reload::guard`). Both name
+//!   the changed keys that apply only at a restart (`restart_required`, see `reload::restart`).
 //! - `GET /admin/config`: the serving config, resolved, secrets redacted.
 //!
 //! Every request but `/health` passes [`super::admin_guard`] (Host, Origin, token). Every

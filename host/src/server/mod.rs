@@ -215,12 +215,6 @@ impl RunningGateway {
         let _ = self.task.await;
     }
 
-    /// Begins shutdown without waiting.
-    pub fn trigger_shutdown(&self) {
-        self.gateway.ready.store(false, Ordering::SeqCst);
-        let _ = self.shutdown.send(true);
-    }
-
     /// Waits for the server task to end.
     pub async fn wait(self) {
         let _ = self.task.await;

@@ -49,29 +49,6 @@ pub(super) fn connection_limits(cx: &mut Ctx<'_>, s: &RawServer) -> ConnectionLi
     }
 }
 
-/// The resolved keys as TOML lines, for `config check`.
-pub(super) fn describe(out: &mut String, c: &ConnectionLimits) {
-    use std::fmt::Write;
-    let d = |d: Duration| humantime::format_duration(d).to_string();
-    let _ = writeln!(
-        out,
-        "header-read-timeout = \"{}\"\nidle-timeout = \"{}\"\nbody-timeout = \"{}\"\nhttp2-keep-alive-interval = \"{}\"",
-        d(c.header_read_timeout),
-        d(c.idle_timeout),
-        d(c.body_timeout),
-        d(c.http2_keep_alive_interval)
-    );
-    match c.max_connections {
-        Some(n) => {
-            let _ = writeln!(out, "max-connections = {n}");
-        }
-        None => {
-            let _ = writeln!(out, "# max-connections: half the open-file limit, set at start");
-        }
-    }
-    let _ = writeln!(out, "listen-backlog = {}", c.listen_backlog);
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::panic)]

@@ -89,15 +89,3 @@ pub(super) fn resolve_env_refs(
     }
     pc.secrets = found;
 }
-
-/// The admin access lines of `config check` (the token itself never).
-pub(super) fn describe_admin(s: &mut String, a: &AdminAccess) {
-    use std::fmt::Write;
-    if let Some((var, _)) = &a.token {
-        let _ = writeln!(s, "admin-token-env = \"{var}\"  # set (value hidden)");
-        let _ = writeln!(s, "admin-token-metrics = {}", a.token_metrics);
-    }
-    if !a.hosts.is_empty() {
-        let _ = writeln!(s, "admin-hosts = {:?}", a.hosts);
-    }
-}

@@ -91,22 +91,6 @@ fn count(cx: &mut Ctx<'_>, key: &str, v: &Option<Spanned<u64>>, default: usize, 
     }
 }
 
-/// The keys for `wasmgate config check`.
-pub(super) fn describe(s: &mut String, l: &UpstreamLimits) {
-    use std::fmt::Write;
-    let _ = writeln!(
-        s,
-        "max-connections-per-endpoint = {}\nmax-streams-per-connection = {}\nhttp2-stream-window = {}\nhttp2-keep-alive-interval = \"{}\"\nhttp2-keep-alive-timeout = \"{}\"\nclient-stall-timeout = \"{}\"\nchunk-idle-timeout = \"{}\"",
-        l.max_connections_per_endpoint,
-        l.max_streams_per_connection,
-        l.http2_stream_window,
-        humantime::format_duration(l.http2_keep_alive_interval),
-        humantime::format_duration(l.http2_keep_alive_timeout),
-        humantime::format_duration(l.client_stall_timeout),
-        humantime::format_duration(l.chunk_idle_timeout),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
