@@ -54,17 +54,7 @@ pub struct LocalResponse {
     pub body: String,
 }
 
-/// Token counts of a finished request, as upstreams report them in `usage` (and as `settle`
-/// receives them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-pub struct Usage {
-    #[serde(default)]
-    pub prompt_tokens: u32,
-    #[serde(default)]
-    pub completion_tokens: u32,
-    #[serde(default)]
-    pub total_tokens: u32,
-}
+pub use wasmgate_wire::Usage;
 
 /// How a request ended (for `settle` and the completion of the request path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

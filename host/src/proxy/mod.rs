@@ -4,12 +4,10 @@
 //! ([`events`]), the response filters ([`response`]) and the relay that pumps a stream through
 //! them.
 
-pub mod events;
 mod forward;
 mod pool;
 mod relay;
 pub mod response;
-mod usage;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +24,7 @@ use crate::config::{Config, ModelPattern, UpstreamConfig};
 pub use forward::{ForwardError, UpstreamBody, UpstreamRequest, send};
 pub use relay::{BoxError, MAX_EVENT_BYTES, Outcome, RelayBody, RelayError, StreamWatch, collect_bounded};
 pub use response::{ResponsePlan, respond};
-pub use usage::Usage;
+pub use wasmgate_wire::{Usage, events};
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 pub(crate) type HttpClient = Client<Connector, Full<Bytes>>;

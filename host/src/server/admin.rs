@@ -27,7 +27,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
 use super::admin_guard::{GuardState, guard};
-use crate::api::ApiError;
+use crate::api::{ApiError, RenderError};
 use crate::config::{Config, PluginConfig, secrets};
 use crate::reload::Reloader;
 

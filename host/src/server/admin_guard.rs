@@ -19,11 +19,11 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::api::ApiError;
+use crate::api::{ApiError, RenderError};
 use crate::config::AdminAccess;
 use crate::reload::Reloader;
 

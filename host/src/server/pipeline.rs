@@ -24,12 +24,12 @@
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::Gateway;
 use super::exchange::{Exchange, Operation};
 use super::phases::{Flow, authenticate, forward, intake, models, parse, policy, read, respond, route, tenant};
-use crate::api::{ApiError, Blame, Endpoint};
+use crate::api::{ApiError, Blame, Endpoint, RenderError};
 
 /// Runs one phase: on to the next, or out of the pipeline with its answer.
 macro_rules! phase {

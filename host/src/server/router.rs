@@ -14,7 +14,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use super::Gateway;
 use super::pipeline::{handle, handle_models};
-use crate::api::{ApiError, Endpoint};
+use crate::api::{ApiError, Endpoint, RenderError};
 
 /// The API router: OpenAI endpoints, health, readiness.
 pub fn api_router(gw: Arc<Gateway>) -> Router {

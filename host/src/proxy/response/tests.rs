@@ -65,7 +65,7 @@ fn usage_is_read_and_stripped_at_every_cut() {
 
 #[test]
 fn the_realistic_stream_keeps_every_byte_but_the_usage_chunk() {
-    let bytes = crate::proxy::events::codec_tests::CHAT_STREAM.as_bytes();
+    let bytes = crate::proxy::events::samples::CHAT_STREAM.as_bytes();
     let usage_at = CHAT_STREAM_USAGE_START;
     let start = std::str::from_utf8(bytes).unwrap().find(usage_at).unwrap();
     let end = start + std::str::from_utf8(&bytes[start..]).unwrap().find("\n\n").unwrap() + 2;
@@ -211,7 +211,8 @@ proptest! {
             bytes.extend(e.render(*crlf, false));
             expected.extend(e.render(*crlf, false));
         }
-        let split = crate::proxy::events::codec_tests::pieces(&bytes, &cuts);
+        let at: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+        let split = crate::proxy::events::samples::split_at(&bytes, &at);
         let split: Vec<&[u8]> = split.iter().map(Vec::as_slice).collect();
         let mut chain = usage_chain(strip);
         let (out, _) = pump(&mut chain, &split);

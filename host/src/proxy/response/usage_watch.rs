@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::filter::{BodyAction, EventAction, ResponseFilter, Tally};
 use crate::proxy::events::{ChatEvent, SseEvent};
-use crate::proxy::usage::scan_json;
+use wasmgate_wire::usage::scan_json;
 
 #[derive(Debug, Default)]
 pub struct UsageWatch;
@@ -27,7 +27,7 @@ impl ResponseFilter for UsageWatch {
     }
 
     fn on_body(&mut self, body: &Bytes, tally: &mut Tally) -> BodyAction {
-        tally.usage = scan_json(body).and_then(|s| s.usage);
+        tally.usage = scan_json(body);
         BodyAction::Pass
     }
 }

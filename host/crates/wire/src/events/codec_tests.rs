@@ -29,18 +29,7 @@ fn encode(events: &[SseEvent]) -> Vec<u8> {
     out.to_vec()
 }
 
-/// A realistic OpenAI stream with usage: role, content deltas, a tool call, finish, usage-only
-/// chunk, `[DONE]`, with a keep-alive comment in the middle.
-pub(crate) const CHAT_STREAM: &str = concat!(
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n",
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}],\"usage\":null}\n\n",
-    ": keep-alive\n\n",
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\u00e9\"},\"finish_reason\":null}],\"usage\":null}\r\n\r\n",
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},\"finish_reason\":null}],\"usage\":null}\n\n",
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4,\"total_tokens\":13}}\n\n",
-    "data: [DONE]\n\n",
-);
+pub(crate) use super::samples::CHAT_STREAM;
 
 #[test]
 fn fields_follow_the_spec() {
@@ -120,16 +109,8 @@ fn every_cut_of_a_chat_stream_gives_the_same_events_and_bytes() {
 
 /// Cuts `bytes` at the given points (indexes into its length, any order, repeats allowed).
 pub(crate) fn pieces(bytes: &[u8], cuts: &[prop::sample::Index]) -> Vec<Vec<u8>> {
-    let mut at: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
-    at.sort_unstable();
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for a in at {
-        out.push(bytes[prev..a].to_vec());
-        prev = a;
-    }
-    out.push(bytes[prev..].to_vec());
-    out
+    let at: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+    super::samples::split_at(bytes, &at)
 }
 
 /// One line of a generated stream, and its line end.

@@ -78,7 +78,7 @@ fn all_strings(v: &Value) -> usize {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::api::Endpoint;
+    use crate::request::Endpoint;
 
     fn estimate(body: &str) -> u32 {
         let endpoint = if body.contains("\"messages\"") { Endpoint::Chat } else { Endpoint::Completions };

@@ -3,12 +3,13 @@
 //! of OpenAI chat/completions stream events ([`ChatEvent`]).
 //!
 //! Pure (no IO, no tokio, no axum): it depends on `bytes`, `serde` and the [`Usage`] record
-//! only, so it can move into the leaf crate of the wire types unchanged.
+//! only.
 //!
-//! [`Usage`]: crate::proxy::Usage
+//! [`Usage`]: crate::Usage
 
 mod chat;
 mod codec;
+pub mod samples;
 
 pub use chat::{ChatChunk, ChatEvent};
 pub use codec::{Decoder, SseEvent};

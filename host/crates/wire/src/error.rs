@@ -5,10 +5,9 @@
 //! `type` and `code`, a message written for the caller, who is to blame ([`Blame`]), whether a
 //! retry may help ([`Retry`]) and the underlying cause (`source`, never shown to the client).
 //! Leaf errors of each area (`ForwardError`, `PolicyFailure`, `ReadError`, …) convert into it;
-//! the request path renders and logs it once, in `server::pipeline::rescue`.
+//! the gateway renders and logs it once (`server::pipeline::rescue` in the gateway crate).
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde::Serialize;
 
 /// Who caused a failure: decides the log level, and which breaker or metric it counts against.
@@ -447,17 +446,9 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = error_body(&self.message, self.kind, self.param.as_deref(), self.code);
-        let mut resp = (self.status, body).into_response();
-        let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        for (name, value) in &self.headers {
-            if let Ok(v) = HeaderValue::from_str(value) {
-                h.insert(*name, v);
-            }
-        }
-        resp
+impl ApiError {
+    /// The response body: the OpenAI error object.
+    pub fn body(&self) -> Vec<u8> {
+        error_body(&self.message, self.kind, self.param.as_deref(), self.code)
     }
 }

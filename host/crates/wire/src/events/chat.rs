@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::SseEvent;
-use crate::proxy::Usage;
+use crate::Usage;
 
 /// What an OpenAI stream event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
