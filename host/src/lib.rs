@@ -10,7 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod finisher;
 pub mod metrics;
-pub mod mock;
 pub mod plugin_artifacts;
 pub mod plugin_cli;
 pub mod policy;
@@ -18,3 +17,6 @@ pub mod proxy;
 pub mod reload;
 pub mod server;
 pub mod supervisor;
+
+/// The mock upstream (its own crate): `wasmgate mock-upstream` and the embedded default.
+pub use wasmgate_mock as mock;
