@@ -12,7 +12,6 @@ pub mod finisher;
 pub mod metrics;
 pub mod plugin_artifacts;
 pub mod plugin_cli;
-pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod server;
@@ -20,3 +19,6 @@ pub mod supervisor;
 
 /// The mock upstream (its own crate): `wasmgate mock-upstream` and the embedded default.
 pub use wasmgate_mock as mock;
+
+/// The policy runtime (its own crate, no HTTP server): engine, plugins, chains, host capabilities.
+pub use wasmgate_policy as policy;

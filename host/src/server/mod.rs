@@ -82,6 +82,8 @@ impl Snapshot {
     /// Builds a snapshot from a validated config: upstream clients are created and plugins
     /// compiled and configured here, once, never per request.
     pub async fn build(config: Config, engine: PolicyEngine) -> Result<Snapshot, StartError> {
+        // Plugins register their metric handles when they load: the recorder must exist first.
+        crate::metrics::install();
         let upstreams = Upstreams::from_config(&config).map_err(StartError::Upstreams)?;
         let (mut errors, mut loaded) = (BTreeMap::new(), Vec::new());
         let global: Vec<PluginConfig> =

@@ -1,5 +1,5 @@
-//! The chain against a quota store that never answers: a host failure, never a guest trap.
-
+//! The chain against a quota store that never answers: a host failure, never a guest trap,
+//! never counted by the plugin's breaker.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::*;
-use crate::plugin_artifacts as art;
-use crate::policy::quota::{BoxFuture, QuotaStatus, QuotaStore};
-use crate::policy::{EngineOptions, PluginKind, PluginSource, PluginSpec, PolicyEngine, Recorder};
+use wasmgate::plugin_artifacts as art;
+use wasmgate::policy::quota::{BoxFuture, QuotaStatus, QuotaStore};
+use wasmgate::policy::{
+    Chain, ChainOutcome, EngineOptions, FailureKind, FailurePolicy, PluginKind, PluginSource, PluginSpec, PolicyEngine,
+    Recorder, RequestView,
+};
 
 /// A store whose every call hangs (an unreachable Redis, say).
 struct Stalled;

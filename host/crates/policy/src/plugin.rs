@@ -173,10 +173,11 @@ pub(crate) enum Bindings {
     RateLimit(RateLimit),
 }
 
-/// A configured instance and its store.
-pub(crate) struct Instance {
-    pub store: Store<HostState>,
-    pub bindings: Bindings,
+/// A configured instance and its store (opaque outside the runtime: `plugin run` holds some to
+/// measure their memory).
+pub struct Instance {
+    pub(crate) store: Store<HostState>,
+    pub(crate) bindings: Bindings,
     uses: u32,
     /// Last field: dropped after the store, so waiters wake once its pool slots are free.
     _freed: FreedSignal,
@@ -426,7 +427,7 @@ impl Plugin {
     /// An idle instance, or a new one. When the engine's instance pool is full, waits (up to
     /// [`Plugin::capacity_wait`]) for an instance to be returned or dropped: a full pool is
     /// load, reported as [`FailureKind::Capacity`], never as a plugin fault.
-    pub(crate) async fn checkout(&self, request_id: &str) -> Result<Instance, FailureKind> {
+    pub async fn checkout(&self, request_id: &str) -> Result<Instance, FailureKind> {
         let deadline = tokio::time::Instant::now() + self.capacity_wait();
         let mut inst = loop {
             // Registered before looking, so a slot freed in between is not missed.

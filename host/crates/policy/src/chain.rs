@@ -278,7 +278,3 @@ async fn call_inner(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<(Step
         }
     }
 }
-
-#[cfg(test)]
-#[path = "chain_tests.rs"]
-mod tests;

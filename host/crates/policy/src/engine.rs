@@ -127,7 +127,6 @@ impl PolicyEngine {
 
     pub fn with_quota_store(opts: EngineOptions, quota: Arc<dyn QuotaStore>) -> Result<Self, LoadError> {
         // Plugins register metric handles at load: the recorder must exist first.
-        crate::metrics::install();
         if let Some(dir) = &opts.cache_dir {
             super::cache_dir::prepare(dir).map_err(|e| LoadError::Engine(e.to_string()))?;
         }

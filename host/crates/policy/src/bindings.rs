@@ -9,7 +9,7 @@
 pub mod auth {
     wasmtime::component::bindgen!({
         world: "auth",
-        path: "../wit",
+        path: "../../../wit",
         imports: { default: async | trappable },
         exports: { default: async },
     });
@@ -18,7 +18,7 @@ pub mod auth {
 pub mod rewrite {
     wasmtime::component::bindgen!({
         world: "rewrite",
-        path: "../wit",
+        path: "../../../wit",
         imports: { default: async | trappable },
         exports: { default: async },
         with: {
@@ -31,7 +31,7 @@ pub mod rewrite {
 pub mod rate_limit {
     wasmtime::component::bindgen!({
         world: "rate-limit",
-        path: "../wit",
+        path: "../../../wit",
         imports: { default: async | trappable },
         exports: { default: async },
         with: {
