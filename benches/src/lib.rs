@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmgate::plugin_artifacts as art;
 use wasmgate::policy::{FailurePolicy, PluginKind, PluginSource, PluginSpec, RequestView};
+use wasmgate_test_plugins as art;
 
 /// The API key the bench auth plugin accepts.
 pub const KEY: &str = "sk-bench-0123456789abcdef";

@@ -10,7 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod finisher;
 pub mod metrics;
-pub mod plugin_artifacts;
 pub mod plugin_cli;
 pub mod proxy;
 pub mod reload;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::breaker::*;
 use common::*;
-use wasmgate::plugin_artifacts as art;
+use wasmgate_test_plugins as art;
 
 const TRAP: &[(&str, &str)] = &[("x-flaky", "trap")];
 /// Calls before a breaker opens (policy/breaker.rs `THRESHOLD`).

@@ -190,14 +190,14 @@ fn plugin_check_names_the_world_and_runs_configure() {
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
-    let (ok, out, err) = run(&["plugin", "check", wasmgate::plugin_artifacts::REWRITE]);
+    let (ok, out, err) = run(&["plugin", "check", wasmgate_test_plugins::REWRITE]);
     assert!(ok, "{err}");
     assert!(out.contains("world:    wasmgate:policy/rewrite") && out.contains("exports:  configure, rewrite"), "{out}");
     assert!(out.contains("configure: ok"), "{out}");
 
-    let (ok, _, err) = run(&["plugin", "check", wasmgate::plugin_artifacts::WRONG_WORLD]);
+    let (ok, _, err) = run(&["plugin", "check", wasmgate_test_plugins::WRONG_WORLD]);
     assert!(!ok && err.contains("not a wasmgate plugin"), "{err}");
-    let (ok, _, err) = run(&["plugin", "check", wasmgate::plugin_artifacts::BAD_CONFIGURE]);
+    let (ok, _, err) = run(&["plugin", "check", wasmgate_test_plugins::BAD_CONFIGURE]);
     assert!(!ok && err.contains("rejected its config: bad-configure"), "{err}");
     let (ok, _, err) = run(&["plugin", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]);
     assert!(!ok && err.contains("not a WebAssembly component"), "{err}");
@@ -205,7 +205,6 @@ fn plugin_check_names_the_world_and_runs_configure() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("auth.toml");
     std::fs::write(&cfg, "keys = [{ sha256 = \"zz\", subject = \"x\" }]\n").unwrap();
-    let (ok, _, err) =
-        run(&["plugin", "check", wasmgate::plugin_artifacts::AUTH_KEYS, "--config", cfg.to_str().unwrap()]);
+    let (ok, _, err) = run(&["plugin", "check", wasmgate_test_plugins::AUTH_KEYS, "--config", cfg.to_str().unwrap()]);
     assert!(!ok && err.contains("keys[0].sha256"), "{err}");
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::upstream::remaining_tokens;
 use common::*;
 use wasmgate::mock::MockConfig;
-use wasmgate::plugin_artifacts as art;
+use wasmgate_test_plugins as art;
 
 fn cache_dir() -> String {
     format!("{}/plugin-cache", env!("CARGO_TARGET_TMPDIR"))

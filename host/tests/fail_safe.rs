@@ -10,7 +10,7 @@ mod common;
 
 use common::breaker::*;
 use common::*;
-use wasmgate::plugin_artifacts as art;
+use wasmgate_test_plugins as art;
 
 const TRAP: &[(&str, &str)] = &[("x-flaky", "trap")];
 

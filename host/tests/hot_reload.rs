@@ -15,8 +15,8 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use wasmgate::config::Config;
 use wasmgate::mock::{MockConfig, MockServer};
-use wasmgate::plugin_artifacts as art;
 use wasmgate::server::{self, RunningGateway, Snapshot};
+use wasmgate_test_plugins as art;
 
 /// Ships a file the safe way: write a temporary name, then rename over the target.
 fn ship(path: &Path, bytes: &[u8]) {

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use wasmgate::plugin_artifacts as art;
+use wasmgate_test_plugins as art;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmgate");
 

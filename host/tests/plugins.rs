@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 use wasmgate::mock::MockConfig;
-use wasmgate::plugin_artifacts as art;
+use wasmgate_test_plugins as art;
 
 const KEY: &str = "sk-test-alice";
 // sha256("sk-test-alice")

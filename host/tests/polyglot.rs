@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use wasmgate::mock::MockConfig;
-use wasmgate::plugin_artifacts as art;
+use wasmgate_test_plugins as art;
 
 /// The path of a Python/JS plugin; fails the test (with what to run) if it was not built.
 fn built(path: &'static str) -> &'static str {

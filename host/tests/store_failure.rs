@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use wasmgate::plugin_artifacts as art;
 use wasmgate::policy::quota::{BoxFuture, QuotaStatus, QuotaStore};
 use wasmgate::policy::{
     Chain, ChainOutcome, EngineOptions, FailureKind, FailurePolicy, PluginKind, PluginSource, PluginSpec, PolicyEngine,
     Recorder, RequestView,
 };
+use wasmgate_test_plugins as art;
 
 /// A store whose every call hangs (an unreachable Redis, say).
 struct Stalled;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 use wasmgate::mock::MockConfig;
-use wasmgate::plugin_artifacts as art;
+use wasmgate_test_plugins as art;
 
 fn sha(k: &str) -> String {
     use sha2::{Digest, Sha256};

@@ -1,6 +1,6 @@
-//! Paths of the plugin components `build.rs` builds (`wasm32-wasip2`, profile `plugin`, in
-//! `<workspace>/target/wasm-plugins`). Absolute paths, fixed at compile time: for tests,
-//! examples and benches, not for a deployed gateway (which loads what its config names).
+//! Paths of the plugin components this crate's `build.rs` builds (`wasm32-wasip2`, profile
+//! `plugin`, in `<workspace>/target/wasm-plugins`). Absolute paths, fixed at compile time: a
+//! dev-only crate for tests, examples and benches; the gateway binary never links it.
 //!
 //! Reference plugins (see each `plugins/<name>/README.md`):
 
