@@ -33,10 +33,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::config::{Config, PluginConfig};
-use crate::policy::Chain;
-use crate::proxy::Upstreams;
-use crate::server::{Gateway, Snapshot, TenantRuntime, load_chain};
+use crate::config::Config;
+use crate::server::{Built, Gateway, Snapshot, StartError};
 
 pub use watch::spawn_watcher;
 
@@ -149,50 +147,20 @@ impl Reloader {
             }
             tracing::warn!(reasons = ?refusals, "forced reload: applying a config the guards would refuse");
         }
-        let upstreams = match Upstreams::reusing(&config, Some(&old.upstreams)) {
-            Ok(u) => u,
-            Err(e) => return self.fail_config(e, false),
-        };
-
-        let mut errors = BTreeMap::new();
-        let mut loaded = Vec::new();
         let mut changed = !same_config(&old.config, &config);
-
-        let global: Vec<PluginConfig> =
-            config.policy.chain.iter().filter_map(|id| config.plugins.get(id).cloned()).collect();
-        let chain = match load_chain(&old.engine, &global, "global", &old.chain, &mut errors, &mut loaded).await {
-            Ok((chain, c)) => {
-                changed |= c;
-                chain
-            }
-            Err(e) => return self.fail_config(e, false),
+        let built = match Snapshot::build_from(config, old.engine.clone(), Some(&old)).await {
+            Ok(b) => b,
+            Err(StartError::Plugins(e) | StartError::Upstreams(e)) => return self.fail_config(e, false),
+            Err(e) => return self.fail_config(e.to_string(), false),
         };
-        let mut tenants = std::collections::HashMap::new();
-        for t in config.tenants.values() {
-            let empty = Chain::default();
-            let previous = old.tenants.get(&t.id).map(|r| &r.chain).unwrap_or(&empty);
-            match load_chain(&old.engine, &t.chain, &t.id, previous, &mut errors, &mut loaded).await {
-                Ok((chain, c)) => {
-                    changed |= c;
-                    // Keep the semaphore when the limit did not change (permits in use stay counted).
-                    let same_limit = old.config.tenants.get(&t.id).map(|c| c.max_concurrent_plugin_calls)
-                        == Some(t.max_concurrent_plugin_calls);
-                    let rt = match old.tenants.get(&t.id) {
-                        Some(o) if same_limit => TenantRuntime::sharing_concurrency(t, chain, o),
-                        _ => TenantRuntime::new(t, chain),
-                    };
-                    tenants.insert(t.id.clone(), rt);
-                }
-                Err(e) => return self.fail_config(e, false),
-            }
-        }
+        let Built { snapshot, plugins_changed, errors, loaded } = built;
+        changed |= plugins_changed;
 
         if changed {
-            let mut live: Vec<String> = chain.plugins().iter().map(|p| p.sha256().to_string()).collect();
-            for t in tenants.values() {
+            let mut live: Vec<String> = snapshot.chain.plugins().iter().map(|p| p.sha256().to_string()).collect();
+            for t in snapshot.tenants.values() {
                 live.extend(t.chain.plugins().iter().map(|p| p.sha256().to_string()));
             }
-            let snapshot = Snapshot::assemble(config, upstreams, chain, tenants, old.engine.clone());
             self.gateway.snapshot.store(Arc::new(snapshot));
             let keep: Vec<&str> = live.iter().map(String::as_str).collect();
             old.engine.forget_compiled(&keep);

@@ -44,6 +44,17 @@ pub struct Snapshot {
     pub engine: PolicyEngine,
 }
 
+/// What [`Snapshot::build_from`] made.
+pub struct Built {
+    pub snapshot: Snapshot,
+    /// A chain or a tenant set differs from the previous snapshot's.
+    pub plugins_changed: bool,
+    /// Plugins that failed to load and kept their previous version: id → why.
+    pub errors: BTreeMap<String, String>,
+    /// Plugins (re)loaded by this build.
+    pub loaded: Vec<String>,
+}
+
 /// A tenant's loaded chain, model allow-list and upstream overrides.
 pub struct TenantRuntime {
     pub chain: Chain,
@@ -82,24 +93,52 @@ impl Snapshot {
     /// Builds a snapshot from a validated config: upstream clients are created and plugins
     /// compiled and configured here, once, never per request.
     pub async fn build(config: Config, engine: PolicyEngine) -> Result<Snapshot, StartError> {
+        Snapshot::build_from(config, engine, None).await.map(|b| b.snapshot)
+    }
+
+    /// The one build of a snapshot, for the start (`previous` none) and every reload: upstreams
+    /// whose settings did not change keep their warm pools, plugins whose bytes and settings
+    /// did not change are reused, tenants keep their concurrency bound when its limit did not
+    /// change. A plugin that fails to load keeps its previous version (reported in
+    /// [`Built::errors`]); one with no previous version fails the build.
+    pub async fn build_from(
+        config: Config,
+        engine: PolicyEngine,
+        previous: Option<&Snapshot>,
+    ) -> Result<Built, StartError> {
         // Plugins register their metric handles when they load: the recorder must exist first.
         crate::metrics::install();
-        let upstreams = Upstreams::from_config(&config).map_err(StartError::Upstreams)?;
+        let upstreams =
+            Upstreams::reusing(&config, previous.map(|p| &p.upstreams)).map_err(StartError::Upstreams)?;
         let (mut errors, mut loaded) = (BTreeMap::new(), Vec::new());
+        let none = Chain::default();
         let global: Vec<PluginConfig> =
             config.policy.chain.iter().filter_map(|id| config.plugins.get(id).cloned()).collect();
-        let none = Chain::default();
-        let (chain, _) = load_chain(&engine, &global, "global", &none, &mut errors, &mut loaded)
+        let prev_chain = previous.map_or(&none, |p| &p.chain);
+        let (chain, mut changed) = load_chain(&engine, &global, "global", prev_chain, &mut errors, &mut loaded)
             .await
             .map_err(StartError::Plugins)?;
         let mut tenants = HashMap::new();
         for t in config.tenants.values() {
-            let (tchain, _) = load_chain(&engine, &t.chain, &t.id, &none, &mut errors, &mut loaded)
+            let old = previous.and_then(|p| p.tenants.get(&t.id));
+            let prev_chain = old.map_or(&none, |o| &o.chain);
+            let (tchain, c) = load_chain(&engine, &t.chain, &t.id, prev_chain, &mut errors, &mut loaded)
                 .await
                 .map_err(StartError::Plugins)?;
-            tenants.insert(t.id.clone(), TenantRuntime::new(t, tchain));
+            changed |= c;
+            // Keep the semaphore when the limit did not change (permits in use stay counted).
+            let same_limit = previous
+                .and_then(|p| p.config.tenants.get(&t.id))
+                .is_some_and(|c| c.max_concurrent_plugin_calls == t.max_concurrent_plugin_calls);
+            let rt = match old {
+                Some(o) if same_limit => TenantRuntime::sharing_concurrency(t, tchain, o),
+                _ => TenantRuntime::new(t, tchain),
+            };
+            tenants.insert(t.id.clone(), rt);
         }
-        Ok(Snapshot::assemble(config, upstreams, chain, tenants, engine))
+        changed |= previous.is_none_or(|p| p.tenants.len() != tenants.len());
+        let snapshot = Snapshot::assemble(config, upstreams, chain, tenants, engine);
+        Ok(Built { snapshot, plugins_changed: changed, errors, loaded })
     }
 
     /// Puts loaded parts together (also used by reloads).
