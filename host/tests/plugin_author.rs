@@ -235,6 +235,41 @@ fn plugin_new_rust_projects_build_and_run_as_written() {
     let (ok, _, err) =
         wasmgate(&["plugin", "new", "again", "--kind", "auth", "--dir", dir.path().join("my-auth").to_str().unwrap()]);
     assert!(!ok && err.contains("already exists"), "{err}");
+
+    // `--wasmgate-dir` copies the SDK from a checkout's working tree instead (still no path of it).
+    let co = checkout();
+    let project = dir.path().join("from-checkout");
+    let (ok, _, err) = wasmgate(&[
+        "plugin",
+        "new",
+        "from-checkout",
+        "--kind",
+        "auth",
+        "--lang",
+        "rust",
+        "--dir",
+        project.to_str().unwrap(),
+        "--wasmgate-dir",
+        co.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let lib = std::fs::read_to_string(project.join("wasmgate-sdk/src/lib.rs")).unwrap();
+    assert_eq!(lib, std::fs::read_to_string(co.join("sdk/src/lib.rs")).unwrap());
+    let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    assert!(!manifest.contains(co.to_str().unwrap()), "{manifest}");
+    let (ok, _, err) = wasmgate(&[
+        "plugin",
+        "new",
+        "nope",
+        "--kind",
+        "auth",
+        "--dir",
+        dir.path().join("nope").to_str().unwrap(),
+        "--wasmgate-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("is not a wasmgate checkout"), "{err}");
+
     assert_eq!(checkout_status(), before, "the test wrote into the checkout");
 }
 
