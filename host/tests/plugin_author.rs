@@ -1,10 +1,11 @@
-//! The plugin author's loop, as an author runs it: `wasmgate plugin new` writes a project,
-//! it builds as it is into a component, `plugin check` and `plugin run` accept it and show
-//! its decisions.
+//! The plugin author's loop, as an author runs it: `wasmgate plugin new` writes a project in
+//! a directory outside the checkout (as an installed binary would), it builds there as it is
+//! into a component, `plugin check` and `plugin run` accept it and show its decisions. No
+//! written file names the checkout, and building never writes into it (but under `target/`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::disallowed_methods, reason = "tests spawn servers and load freely")]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use wasmgate_test_plugins as art;
@@ -95,31 +96,101 @@ fn plugin_run_prints_decisions_latency_and_memory() {
     assert!(!ok && err.contains("the gateway would refuse this body") && err.contains("messages"), "{err}");
 }
 
+/// The wasmgate checkout this test was built from.
+fn checkout() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().canonicalize().unwrap()
+}
+
+/// A temporary directory outside the checkout (where an installed `wasmgate` would be used).
+fn outside_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("wasmgate-plugin-new-").tempdir_in(std::env::temp_dir()).unwrap();
+    assert!(!dir.path().canonicalize().unwrap().starts_with(checkout()), "TMPDIR is inside the checkout");
+    dir
+}
+
+/// What `git status` shows for the checkout, ignored files of the SDK and WIT included (a
+/// `__pycache__` there would make the next `cargo build` rerun build.rs). `None` outside git.
+fn checkout_status() -> Option<String> {
+    let out = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=all"])
+        .current_dir(checkout())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let ignored = Command::new("git")
+        .args(["status", "--porcelain", "--ignored", "--untracked-files=all", "--", "sdk", "wit", "plugins"])
+        .current_dir(checkout())
+        .output()
+        .ok()?;
+    Some(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&ignored.stdout)))
+}
+
+/// `wasmgate plugin new NAME` run in `dir` (no `--dir`); checks what it wrote: a README with
+/// no placeholder left, no file that names the checkout. Returns the project directory.
+fn scaffold(dir: &Path, name: &str, kind: &str, lang: &str) -> PathBuf {
+    let out = Command::new(BIN)
+        .args(["plugin", "new", name, "--kind", kind, "--lang", lang])
+        .current_dir(dir)
+        .env("WASMGATE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{lang} {kind}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wrote"));
+    let project = dir.join(name);
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    assert!(!readme.contains("{{"), "unrendered placeholder in README:\n{readme}");
+    let raw = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_str().unwrap().to_string();
+    let needles = [checkout().to_str().unwrap().to_string(), raw];
+    let mut files = 0;
+    for file in walk(&project) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for needle in &needles {
+            assert!(!text.contains(needle.as_str()), "{} names the checkout ({needle})", file.display());
+        }
+        files += 1;
+    }
+    assert!(files > 5, "{lang} {kind}: only {files} files");
+    project
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
+
 /// The workspace's lock file, so generated projects build offline with the versions CI has.
 fn seed_lock(project: &Path) {
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"), project.join("Cargo.lock")).unwrap();
+    std::fs::copy(checkout().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
 }
 
 #[test]
 fn plugin_new_rust_projects_build_and_run_as_written() {
-    let dir = tempfile::tempdir().unwrap();
-    // One target dir for the three projects (same deps), kept between runs under target/.
-    let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugin-new-test");
+    let before = checkout_status();
+    let dir = outside_dir();
+    // One target dir for the three projects (same registry deps), kept between runs under
+    // target/; the projects' own packages (new paths each run) are cleaned out at the end.
+    let target = checkout().join("target/plugin-new-test");
+    let target = target.to_str().unwrap();
     for (kind, expect) in [
         ("auth", "decision: allow: subject \"alice\""),
         ("rewrite", "set upstream header x-team: research"),
         ("rate-limit", "response header x-ratelimit-remaining-requests: 99"),
     ] {
         let name = format!("my-{kind}");
-        let project = dir.path().join(&name);
-        let (ok, out, err) =
-            wasmgate(&["plugin", "new", &name, "--kind", kind, "--lang", "rust", "--dir", project.to_str().unwrap()]);
-        assert!(ok && out.contains("wrote"), "{err}");
+        let project = scaffold(dir.path(), &name, kind, "rust");
         for f in ["Cargo.toml", "src/lib.rs", "README.md", "request.json", "config.json", ".gitignore"] {
             assert!(project.join(f).is_file(), "{kind}: no {f}");
         }
-        let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
-        assert!(!readme.contains("{{"), "unrendered placeholder in README:\n{readme}");
+        // The SDK is vendored beside it, with its WIT, as a crate of its own.
+        for f in ["wasmgate-sdk/Cargo.toml", "wasmgate-sdk/src/lib.rs", "wasmgate-sdk/wit/policy.wit"] {
+            assert!(project.join(f).is_file(), "{kind}: no {f}");
+        }
+        let sdk_manifest = std::fs::read_to_string(project.join("wasmgate-sdk/Cargo.toml")).unwrap();
+        assert!(!sdk_manifest.contains("workspace = true"), "{sdk_manifest}");
         seed_lock(&project);
         let cargo = |args: &[&str]| {
             let out = Command::new(env!("CARGO"))
@@ -152,6 +223,10 @@ fn plugin_new_rust_projects_build_and_run_as_written() {
             "50",
         ]);
         assert!(ok && out.contains(expect), "{kind}: {out}\n{err}");
+        // The shared target dir keeps the registry crates; this run's path packages (new
+        // paths every run) go, so it does not grow.
+        cargo(&["clean", "-p", &name, "-p", "wasmgate-sdk"]);
+        cargo(&["clean", "-p", &name, "-p", "wasmgate-sdk", "--release", "--target", "wasm32-wasip2"]);
     }
 
     // Names that would not make a crate, and an existing directory, are refused.
@@ -160,19 +235,60 @@ fn plugin_new_rust_projects_build_and_run_as_written() {
     let (ok, _, err) =
         wasmgate(&["plugin", "new", "again", "--kind", "auth", "--dir", dir.path().join("my-auth").to_str().unwrap()]);
     assert!(!ok && err.contains("already exists"), "{err}");
+
+    // `--wasmgate-dir` copies the SDK from a checkout's working tree instead (still no path of it).
+    let co = checkout();
+    let project = dir.path().join("from-checkout");
+    let (ok, _, err) = wasmgate(&[
+        "plugin",
+        "new",
+        "from-checkout",
+        "--kind",
+        "auth",
+        "--lang",
+        "rust",
+        "--dir",
+        project.to_str().unwrap(),
+        "--wasmgate-dir",
+        co.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let lib = std::fs::read_to_string(project.join("wasmgate-sdk/src/lib.rs")).unwrap();
+    assert_eq!(lib, std::fs::read_to_string(co.join("sdk/src/lib.rs")).unwrap());
+    let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    assert!(!manifest.contains(co.to_str().unwrap()), "{manifest}");
+    let (ok, _, err) = wasmgate(&[
+        "plugin",
+        "new",
+        "nope",
+        "--kind",
+        "auth",
+        "--dir",
+        dir.path().join("nope").to_str().unwrap(),
+        "--wasmgate-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("is not a wasmgate checkout"), "{err}");
+
+    assert_eq!(checkout_status(), before, "the test wrote into the checkout");
 }
 
-/// The toolchains `plugins/polyglot-tools.sh` installs (build.sh of generated projects uses them).
-fn polyglot_tools_installed() {
-    let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/polyglot-tools");
-    let ok = Path::new(tools).join("venv/bin/componentize-py").is_file()
-        && Path::new(tools).join("node/node_modules/@bytecodealliance/componentize-js").is_dir();
+/// The toolchains `plugins/polyglot-tools.sh` installs: what generated projects' build.sh
+/// finds through `$WASMGATE_POLYGLOT_TOOLS` (as host/build.rs does).
+fn polyglot_tools() -> PathBuf {
+    let tools = std::env::var_os("WASMGATE_POLYGLOT_TOOLS")
+        .map_or_else(|| checkout().join("target/polyglot-tools"), PathBuf::from);
+    let ok = tools.join("venv/bin/componentize-py").is_file()
+        && tools.join("node/node_modules/@bytecodealliance/componentize-js").is_dir();
     assert!(ok, "the Python/JS plugin toolchains are missing: run plugins/polyglot-tools.sh");
+    tools
 }
 
-/// Runs a shell command in `dir`; panics with its output when it fails.
-fn sh(dir: &Path, cmd: &str) {
-    let out = Command::new("sh").arg("-c").arg(cmd).current_dir(dir).output().unwrap();
+/// Runs a shell command in `dir` with `$WASMGATE_POLYGLOT_TOOLS`; panics with its output when
+/// it fails.
+fn sh(dir: &Path, tools: &Path, cmd: &str) {
+    let out =
+        Command::new("sh").arg("-c").arg(cmd).current_dir(dir).env("WASMGATE_POLYGLOT_TOOLS", tools).output().unwrap();
     assert!(
         out.status.success(),
         "{cmd} in {}:\n{}\n{}",
@@ -184,25 +300,24 @@ fn sh(dir: &Path, cmd: &str) {
 
 #[test]
 fn plugin_new_python_and_js_projects_build_test_and_run_as_written() {
-    polyglot_tools_installed();
-    let dir = tempfile::tempdir().unwrap();
-    let sdk_python = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/python");
+    let tools = polyglot_tools();
+    let before = checkout_status();
+    let dir = outside_dir();
     for lang in ["python", "js"] {
         for kind in ["auth", "rewrite", "rate-limit"] {
             let name = format!("my-{kind}-{lang}");
-            let project = dir.path().join(&name);
-            let (ok, _, err) =
-                wasmgate(&["plugin", "new", &name, "--kind", kind, "--lang", lang, "--dir", project.to_str().unwrap()]);
-            assert!(ok, "{lang} {kind}: {err}");
-            let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
-            assert!(!readme.contains("{{"), "unrendered placeholder in README:\n{readme}");
-            // The native tests the README names, then the component.
-            if lang == "python" {
-                sh(&project, &format!("PYTHONPATH=.:{sdk_python} python3 -m unittest discover -s tests"));
-            } else {
-                sh(&project, "node --test");
+            let project = scaffold(dir.path(), &name, kind, lang);
+            // The project carries the contract and the SDK.
+            let sdk = if lang == "python" { "wasmgate_sdk/__init__.py" } else { "sdk/index.js" };
+            for f in ["wit/policy.wit", sdk, "build.sh"] {
+                assert!(project.join(f).is_file(), "{lang} {kind}: no {f}");
             }
-            sh(&project, "./build.sh");
+            // The native tests the README names, then the component.
+            let test = if lang == "python" { "python3 -m unittest discover -s tests" } else { "node --test" };
+            let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+            assert!(readme.contains(test), "{readme}");
+            sh(&project, &tools, test);
+            sh(&project, &tools, "./build.sh");
             let wasm = project.join(format!("my_{}_{lang}.wasm", kind.replace('-', "_")));
             assert!(wasm.is_file(), "{lang} {kind}: no {}", wasm.display());
 
@@ -228,4 +343,6 @@ fn plugin_new_python_and_js_projects_build_test_and_run_as_written() {
             assert!(out.contains(&format!("wasmgate:policy/{kind}")), "{out}");
         }
     }
+    // componentize-py wrote its `__pycache__` into the projects, not into the checkout's SDK.
+    assert_eq!(checkout_status(), before, "the test wrote into the checkout");
 }

@@ -2,17 +2,22 @@
 //!
 //! - [`check`]: what a component file is, and whether it would load.
 //! - [`run`]: run a plugin on a recorded request outside the gateway; decision, latency, memory.
-//! - [`new`]: write a plugin project (Rust, Python or JavaScript) that builds as it is.
+//! - [`new`]: write a plugin project (Rust, Python or JavaScript) that builds as it is, with
+//!   the SDK and WIT it needs copied in from [`embedded`] (the Rust SDK through [`vendor`]).
 
 mod check;
+mod embedded;
+mod error;
 mod new;
 mod run;
+mod vendor;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use check::check;
+pub use error::PluginToolError;
 pub use new::{Lang, new_project};
 pub use run::{RunOptions, run};
 

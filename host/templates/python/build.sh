@@ -1,9 +1,11 @@
 #!/usr/bin/env sh
-# Builds {{artifact}} with componentize-py (pinned by wasmgate; its plugins/polyglot-tools.sh
-# installs it into target/polyglot-tools/venv, or use one on PATH).
+# Builds {{artifact}} with componentize-py (wasmgate pins {{py_tools}}), taken from
+# $WASMGATE_POLYGLOT_TOOLS/venv/bin (what wasmgate's plugins/polyglot-tools.sh installs) or PATH.
 set -eu
 cd "$(dirname "$0")"
-WASMGATE_DIR="${WASMGATE_DIR:-{{root}}}"
-CPY="$WASMGATE_DIR/target/polyglot-tools/venv/bin/componentize-py"
-[ -x "$CPY" ] || CPY="$(command -v componentize-py)" || { echo "componentize-py not found: run $WASMGATE_DIR/plugins/polyglot-tools.sh" >&2; exit 1; }
-"$CPY" -d "$WASMGATE_DIR/wit" -w {{kind}} componentize app -p . -p "$WASMGATE_DIR/sdk/python" -o {{artifact}}
+if [ -n "${WASMGATE_POLYGLOT_TOOLS:-}" ]; then PATH="$WASMGATE_POLYGLOT_TOOLS/venv/bin:$PATH"; fi
+command -v componentize-py >/dev/null || {
+  echo "componentize-py not found: \`pip install {{py_tools}}\`, or set WASMGATE_POLYGLOT_TOOLS to the directory wasmgate's plugins/polyglot-tools.sh fills (target/polyglot-tools)" >&2
+  exit 1
+}
+componentize-py -d wit -w {{kind}} componentize app -p . -o {{artifact}}
