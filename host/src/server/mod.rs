@@ -108,8 +108,7 @@ impl Snapshot {
     ) -> Result<Built, StartError> {
         // Plugins register their metric handles when they load: the recorder must exist first.
         crate::metrics::install();
-        let upstreams =
-            Upstreams::reusing(&config, previous.map(|p| &p.upstreams)).map_err(StartError::Upstreams)?;
+        let upstreams = Upstreams::reusing(&config, previous.map(|p| &p.upstreams)).map_err(StartError::Upstreams)?;
         let (mut errors, mut loaded) = (BTreeMap::new(), Vec::new());
         let none = Chain::default();
         let global: Vec<PluginConfig> =
