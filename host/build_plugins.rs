@@ -37,8 +37,10 @@ const LEAKY_VARS: &[&str] = &[
 /// Builds every plugin crate directly under each of `dirs` (relative to the checkout `root`)
 /// and tells the compiling crate where each one is. Returns the plugins' target dir.
 pub fn build(root: &Path, dirs: &[&str]) -> Result<PathBuf, String> {
-    for dir in ["sdk", "wit"] {
-        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    // The Rust SDK and the WIT only: `sdk/python` and `sdk/js` are the polyglot build's, watched
+    // file by file there (a `__pycache__` appearing in them must not rerun anything).
+    for path in ["sdk/Cargo.toml", "sdk/src", "wit"] {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
     println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());

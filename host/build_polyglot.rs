@@ -37,6 +37,15 @@ struct Source {
 /// Builds every Python and JS plugin; a missing toolchain is a warning, a failing build an error.
 pub fn build_all(root: &Path, out_root: &Path) -> Result<(), String> {
     let tools = tools_dir(root)?;
+    // The SDKs' source files, one by one (`collect` skips caches and tests): watching their
+    // folders would rerun this script whenever an interpreter writes bytecode next to them.
+    for lang in ["python", "js"] {
+        let mut files = Vec::new();
+        collect(&root.join("sdk").join(lang), &mut files)?;
+        for f in files {
+            println!("cargo:rerun-if-changed={}", f.display());
+        }
+    }
     let out_dir = out_root.join("polyglot");
     fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     let sources = discover(root)?;

@@ -97,7 +97,12 @@ impl Exchange {
         let request_id = super::upstream_headers::request_id(req.headers());
         let (parts, body) = req.into_parts();
         let finisher = Finisher::new(gw.supervisor.clone(), op.label(), request_id.clone());
-        let view = header_view(&parts, &request_id, op.name());
+        // Only plugins read the view: without any, the headers are not copied into it.
+        let view = if snap.chain.is_empty() && snap.tenants.is_empty() {
+            RequestView { endpoint: op.name(), ..RequestView::default() }
+        } else {
+            header_view(&parts, &request_id, op.name())
+        };
         Exchange {
             gw: gw.clone(),
             snap,
