@@ -18,6 +18,7 @@ fn spec(id: &str, kind: PluginKind, path: &str, config: String, max_reuse: u32) 
         namespace: "bench".to_string(),
         failure: FailurePolicy::FailClosed,
         timeout: Duration::from_millis(50),
+        configure_timeout: Duration::from_secs(10),
         memory_limit_bytes: 64 << 20,
         pass_body: false,
         max_reuse,

@@ -37,6 +37,7 @@ fn spec(failure: FailurePolicy) -> PluginSpec {
         failure_explicit: true,
         body_limit: None,
         timeout: Duration::from_millis(50),
+        configure_timeout: Duration::from_secs(10),
         memory_limit_bytes: 64 << 20,
         pass_body: false,
         max_reuse: 1000,

@@ -205,6 +205,7 @@ pub struct PluginConfig {
     pub config_json: String,
     pub failure: FailureMode,
     pub timeout: Duration,
+    pub configure_timeout: Duration,
     pub memory_limit_bytes: usize,
     pub pass_body: bool,
     pub max_reuse: u32,
@@ -249,6 +250,21 @@ pub struct PolicyConfig {
     pub chain: Vec<String>,
     pub cache_dir: Option<PathBuf>,
     pub forward_identity: bool,
+    /// `[policy.instances]`, defaults resolved.
+    pub instances: InstanceLimits,
+}
+
+/// How many plugin instances may live and sit idle (`[policy.instances]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceLimits {
+    /// Instance slots: running calls plus idle instances.
+    pub max: u32,
+    /// Idle instances kept, engine-wide.
+    pub idle: u32,
+    /// Their linear memory together, bytes.
+    pub idle_memory_bytes: usize,
+    pub idle_per_plugin: u32,
+    pub idle_timeout: Duration,
 }
 
 impl Config {

@@ -147,6 +147,7 @@ fn plugin(p: &PluginConfig) -> Table {
         t.insert("failure".into(), Value::String(failure.into()));
     }
     t.insert("timeout".into(), dur(p.timeout));
+    t.insert("configure-timeout".into(), dur(p.configure_timeout));
     t.insert("memory-limit-mib".into(), int(p.memory_limit_bytes >> 20));
     t.insert("body".into(), Value::Boolean(p.pass_body));
     t.insert("max-reuse".into(), int(p.max_reuse));
@@ -164,6 +165,14 @@ fn policy(p: &PolicyConfig) -> Table {
         t.insert("cache-dir".into(), Value::String(d.to_string_lossy().into_owned()));
     }
     t.insert("forward-identity".into(), Value::Boolean(p.forward_identity));
+    let i = &p.instances;
+    let mut inst = Table::new();
+    inst.insert("max".into(), int(i.max));
+    inst.insert("idle".into(), int(i.idle));
+    inst.insert("idle-memory-mib".into(), int(i.idle_memory_bytes >> 20));
+    inst.insert("idle-per-plugin".into(), int(i.idle_per_plugin));
+    inst.insert("idle-timeout".into(), dur(i.idle_timeout));
+    t.insert("instances".into(), Value::Table(inst));
     t
 }
 

@@ -174,6 +174,8 @@ pub struct RawPlugin {
     pub failure: Option<Spanned<String>>,
     /// Deadline of one call. Default `50ms`.
     pub timeout: Option<Spanned<String>>,
+    /// Deadline of `configure` (at load, and whenever an instance is made). Default `10s`.
+    pub configure_timeout: Option<Spanned<String>>,
     /// Linear-memory cap of one instance, MiB (1..=256). Default 64.
     pub memory_limit_mib: Option<Spanned<u64>>,
     /// Pass the JSON body to the plugin (`request.body`). Default false.
@@ -200,4 +202,24 @@ pub struct RawPolicy {
     /// Send the caller's identity upstream as `x-wasmgate-subject` / `x-wasmgate-tenant`.
     /// Default true.
     pub forward_identity: Option<bool>,
+    /// The plugin instances' slots and idle budget (`[policy.instances]`).
+    #[serde(default)]
+    pub instances: RawInstances,
+}
+
+/// `[policy.instances]`: how many plugin instances may live, and how many may sit idle.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawInstances {
+    /// Instance slots, engine-wide: running calls plus idle instances. Default 1000.
+    pub max: Option<Spanned<u32>>,
+    /// Idle instances kept, all plugins and tenants together. Default 512.
+    pub idle: Option<Spanned<u32>>,
+    /// Linear memory of the idle instances together, MiB. Default: 1/64 of the machine's
+    /// memory, within 64..=1024.
+    pub idle_memory_mib: Option<Spanned<u64>>,
+    /// Idle instances kept per plugin (per tenant). Default 16.
+    pub idle_per_plugin: Option<Spanned<u32>>,
+    /// An instance unused this long is given back. Default `60s`.
+    pub idle_timeout: Option<Spanned<String>>,
 }

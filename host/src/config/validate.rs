@@ -17,6 +17,7 @@ mod connections;
 use connections::connection_limits;
 mod headers;
 use headers::{forward_client_headers, trusted_proxies, upstream_headers};
+mod instances;
 mod secure;
 mod upstream_limits;
 
@@ -29,6 +30,8 @@ const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(600);
 const DEFAULT_MAX_IDLE: usize = 512;
 const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_millis(50);
+/// `configure` parses the plugin's whole config (100,000 keys take ~1 s): far above a call.
+const DEFAULT_CONFIGURE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_PLUGIN_MEMORY_MIB: u64 = 64;
 /// The policy engine's per-slot memory size (`EngineOptions::max_memory_mib`).
 const MAX_PLUGIN_MEMORY_MIB: u64 = 256;
@@ -240,6 +243,7 @@ pub(super) fn parse(
         chain,
         cache_dir: raw.policy.cache_dir.as_ref().map(|d| base_dir.join(d)),
         forward_identity: raw.policy.forward_identity.unwrap_or(true),
+        instances: instances::limits(&mut cx, &raw.policy.instances),
     };
 
     let mut tenants = BTreeMap::new();
@@ -472,6 +476,11 @@ fn plugin(cx: &mut Ctx<'_>, id: &str, p: &RawPlugin, base_dir: &Path) -> Option<
         config_json,
         failure,
         timeout: cx.duration(&format!("{key}.timeout"), &p.timeout, DEFAULT_PLUGIN_TIMEOUT),
+        configure_timeout: cx.duration(
+            &format!("{key}.configure-timeout"),
+            &p.configure_timeout,
+            DEFAULT_CONFIGURE_TIMEOUT,
+        ),
         memory_limit_bytes: usize::try_from(memory_mib << 20).unwrap_or(usize::MAX),
         pass_body: p.body,
         max_reuse,

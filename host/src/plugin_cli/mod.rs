@@ -84,6 +84,7 @@ impl Inspected {
             namespace: "cli".to_string(),
             failure: FailurePolicy::FailClosed,
             timeout: settings.timeout,
+            configure_timeout: settings.timeout.max(std::time::Duration::from_secs(10)),
             memory_limit_bytes: usize::try_from(settings.memory_limit_mib << 20).unwrap_or(usize::MAX),
             pass_body: settings.pass_body,
             max_reuse: settings.max_reuse,

@@ -1,5 +1,6 @@
 //! Keys read once, when the gateway starts: the listeners (addresses, backlog, the connection
-//! layer's deadlines and cap), the shutdown grace and the plugin cache directory. A reload
+//! layer's deadlines and cap), the shutdown grace, the plugin cache directory and the plugin
+//! instance limits (`[policy.instances]`: the engine is made once). A reload
 //! cannot apply them, so it keeps the values the process started with (the serving snapshot,
 //! and `/admin/config`, show what runs) and names the keys whose new values wait for a
 //! restart: in a warning, in the reload's report and in the reload status.
@@ -18,6 +19,7 @@ pub(super) struct StartOnly {
     max_connections: Option<usize>,
     listen_backlog: u32,
     cache_dir: Option<std::path::PathBuf>,
+    instances: crate::config::InstanceLimits,
 }
 
 impl StartOnly {
@@ -33,6 +35,7 @@ impl StartOnly {
             max_connections: s.connections.max_connections,
             listen_backlog: s.connections.listen_backlog,
             cache_dir: c.policy.cache_dir.clone(),
+            instances: c.policy.instances,
         }
     }
 
@@ -54,6 +57,7 @@ impl StartOnly {
         check("server.max-connections", self.max_connections != n.max_connections);
         check("server.listen-backlog", self.listen_backlog != n.listen_backlog);
         check("policy.cache-dir", self.cache_dir != n.cache_dir);
+        check("policy.instances", self.instances != n.instances);
         keys
     }
 
@@ -69,6 +73,7 @@ impl StartOnly {
         s.connections.max_connections = self.max_connections;
         s.connections.listen_backlog = self.listen_backlog;
         new.policy.cache_dir.clone_from(&self.cache_dir);
+        new.policy.instances = self.instances;
     }
 }
 
@@ -84,12 +89,13 @@ mod tests {
         let changed = format!(
             "[server]\nlisten = \"127.0.0.1:1\"\nadmin-listen = \"127.0.0.1:2\"\nshutdown-grace = \"1s\"\n\
              header-read-timeout = \"1s\"\nidle-timeout = \"1s\"\nhttp2-keep-alive-interval = \"1s\"\n\
-             max-connections = 5\nlisten-backlog = 5\nbody-timeout = \"1s\"\n[policy]\ncache-dir = \"/tmp/x\"\n{base}"
+             max-connections = 5\nlisten-backlog = 5\nbody-timeout = \"1s\"\n[policy]\ncache-dir = \"/tmp/x\"\n\
+             [policy.instances]\nidle = 3\n{base}"
         );
         let mut new = Config::parse(&changed, None).unwrap();
         let start = StartOnly::of(&started);
         let keys = start.changed_in(&new);
-        assert_eq!(keys.len(), 9, "{keys:?}");
+        assert_eq!(keys.len(), 10, "{keys:?}");
         assert!(!keys.iter().any(|k| k.contains("body-timeout")), "body-timeout applies per request: {keys:?}");
         start.pin(&mut new);
         assert!(start.changed_in(&new).is_empty());

@@ -163,9 +163,25 @@ impl Snapshot {
 
     /// A snapshot with a fresh policy engine whose cache dir comes from the config.
     pub async fn from_config(config: Config) -> Result<Snapshot, StartError> {
-        let opts = crate::policy::EngineOptions { cache_dir: config.policy.cache_dir.clone(), ..Default::default() };
+        let opts = engine_options(&config.policy);
         let engine = PolicyEngine::new(opts).map_err(|e| StartError::Plugins(e.to_string()))?;
         Snapshot::build(config, engine).await
+    }
+}
+
+/// The policy engine's settings from `[policy]`.
+pub fn engine_options(p: &crate::config::PolicyConfig) -> crate::policy::EngineOptions {
+    let i = &p.instances;
+    crate::policy::EngineOptions {
+        cache_dir: p.cache_dir.clone(),
+        max_instances: i.max,
+        idle: crate::policy::IdleBudget {
+            max_instances: i.idle as usize,
+            max_bytes: i.idle_memory_bytes,
+            max_per_plugin: i.idle_per_plugin as usize,
+            idle_timeout: i.idle_timeout,
+        },
+        ..Default::default()
     }
 }
 
@@ -193,6 +209,7 @@ pub fn plugin_spec(pc: &PluginConfig, namespace: &str) -> PluginSpec {
             FailureMode::FailOpen => FailurePolicy::FailOpen,
         },
         timeout: pc.timeout,
+        configure_timeout: pc.configure_timeout,
         memory_limit_bytes: pc.memory_limit_bytes,
         pass_body: pc.pass_body,
         max_reuse: pc.max_reuse,

@@ -1,15 +1,21 @@
 //! The one wasmtime `Engine` of the process, its epoch ticker, and plugin loading: read,
 //! hash, compile once (in memory and on disk), check the world, link, and configure a canary.
 //!
-//! Pool sizing (defaults, see [`EngineOptions`]): 1,000 component instances, each memory slot
-//! reserving `max_memory_mib` (256 MiB) plus a 32 MiB guard, so the virtual budget is about
-//! 2,000 memory slots × 288 MiB ≈ 563 GiB of address space (reserved, not resident), not
-//! the 4 GiB+ per slot (≈ 8 TiB) of the defaults. Core instances are sized for Python guests (~65 per component instance).
+//! Pool sizing (defaults, see [`EngineOptions`]): 1,000 component instances (`max-instances`),
+//! each memory slot reserving `max_memory_mib` (256 MiB) plus a 32 MiB guard, so the virtual
+//! budget is about 2,000 memory slots × 288 MiB ≈ 563 GiB of address space (reserved, not
+//! resident), not the 4 GiB+ per slot (≈ 8 TiB) of the defaults. Core instances are sized for
+//! Python guests (~65 per component instance).
+//!
+//! Slots bound the instances alive at once — running calls plus the shared idle pool
+//! ([`crate::idle`]) — not the number of tenants or plugins: a loaded plugin holds no instance
+//! until it is called, so any number of tenants fit. A call that finds every slot taken
+//! evicts the least recently used idle instance; with none idle it waits (bounded) for one.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,8 +26,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::bindings::auth::Auth;
 use super::defaults::PluginDefaults;
 use super::host::HostState;
+use super::idle::{Eviction, IdleBudget, IdlePool, IdleStats};
 use super::kv::KvStore;
-use super::plugin::{Plugin, PluginKind, PluginSpec};
+use super::plugin::{Instance, Plugin, PluginKind, PluginSpec};
 use super::quota::{InMemoryQuotaStore, QuotaStore};
 
 /// Engine-wide settings.
@@ -31,8 +38,10 @@ pub struct EngineOptions {
     pub cache_dir: Option<PathBuf>,
     /// Largest linear memory any plugin may get (per-plugin limits are lower). Default 256 MiB.
     pub max_memory_mib: u64,
-    /// Live component instances across all plugins. Default 1,000.
+    /// Live component instances across all plugins (running and idle). Default 1,000.
     pub max_instances: u32,
+    /// What may sit idle, engine-wide (instances, bytes, per plugin, idle timeout).
+    pub idle: IdleBudget,
     /// Epoch tick; plugin deadlines are rounded up to it. Default 1 ms.
     pub epoch_tick: Duration,
 }
@@ -43,6 +52,7 @@ impl Default for EngineOptions {
             cache_dir: None,
             max_memory_mib: 256,
             max_instances: 1000,
+            idle: IdleBudget::default(),
             epoch_tick: Duration::from_millis(1),
         }
     }
@@ -78,9 +88,50 @@ struct Inner {
     /// sha256 → compiled component: one compile per file content, shared by every use.
     compiled: Mutex<HashMap<String, Component>>,
     stop_ticker: Arc<AtomicBool>,
+    /// Instance slots in use, and the signal calls waiting for one retry on.
+    slots: Arc<Slots>,
+    /// Idle instances of every plugin, under one budget.
+    idle: Arc<IdlePool<Instance>>,
+}
+
+/// Instance slot accounting, shared by the engine and every instance it made.
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
     /// Signalled whenever a plugin instance is returned or dropped: calls waiting for a slot of
     /// a full pool retry then.
-    instance_freed: Arc<tokio::sync::Notify>,
+    pub(crate) freed: tokio::sync::Notify,
+    /// Instances alive (running a call or idle).
+    pub(crate) live: AtomicUsize,
+    /// Idle instances evicted: over the budget, idle too long, for a slot.
+    evicted: [AtomicU64; 3],
+}
+
+impl Slots {
+    pub(crate) fn count_evicted(&self, why: Eviction, n: usize) {
+        let i = match why {
+            Eviction::Budget => 0,
+            Eviction::Idle => 1,
+            Eviction::Capacity => 2,
+        };
+        self.evicted[i].fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// The engine's instance capacity right now (for `/admin` and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// Instance slots in all (`max-instances`).
+    pub slots: usize,
+    /// Instances alive: running a call or idle.
+    pub live: usize,
+    /// Idle instances, their linear memory, and how many plugin versions hold some.
+    pub idle: IdleStats,
+    /// The idle budget.
+    pub budget: IdleBudget,
+    /// Idle instances evicted since the start: over the budget, idle too long, for a slot.
+    pub evicted_budget: u64,
+    pub evicted_idle: u64,
+    pub evicted_capacity: u64,
 }
 
 impl Drop for Inner {
@@ -136,7 +187,14 @@ impl PolicyEngine {
         Auth::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.weak(), opts.epoch_tick, stop_ticker.clone());
+        let slots = Arc::new(Slots::default());
+        let idle = Arc::new(IdlePool::new(opts.idle));
+        let sweeper = Sweeper {
+            idle: Arc::downgrade(&idle),
+            slots: Arc::downgrade(&slots),
+            max_instances: opts.max_instances as usize,
+        };
+        spawn_ticker(engine.weak(), opts.epoch_tick, stop_ticker.clone(), sweeper);
         Ok(PolicyEngine(Arc::new(Inner {
             engine,
             linker,
@@ -145,8 +203,14 @@ impl PolicyEngine {
             opts,
             compiled: Mutex::new(HashMap::new()),
             stop_ticker,
-            instance_freed: Arc::new(tokio::sync::Notify::new()),
+            slots,
+            idle,
         })))
+    }
+
+    /// Instance slots and the idle pool right now.
+    pub fn capacity(&self) -> Capacity {
+        capacity(&self.0.slots, &self.0.idle, self.0.opts.max_instances as usize)
     }
 
     pub fn engine(&self) -> &Engine {
@@ -161,12 +225,17 @@ impl PolicyEngine {
         self.0.opts.epoch_tick
     }
 
-    pub(crate) fn instance_freed(&self) -> &Arc<tokio::sync::Notify> {
-        &self.0.instance_freed
+    pub(crate) fn slots(&self) -> &Arc<Slots> {
+        &self.0.slots
+    }
+
+    pub(crate) fn idle(&self) -> &IdlePool<Instance> {
+        &self.0.idle
     }
 
     /// Loads a plugin: compile (or reuse), check its world, link, and run `configure` on a
-    /// canary instance, which then serves requests. Compilation never runs on the async runtime.
+    /// canary instance, then dropped (instances are made on the first call). Compilation never
+    /// runs on the async runtime.
     pub async fn load(&self, spec: PluginSpec) -> Result<Arc<Plugin>, LoadError> {
         let bytes = spec.source.read(&spec.id).await?;
         let sha = hex::encode(Sha256::digest(&bytes));
@@ -188,6 +257,7 @@ impl PolicyEngine {
             host_call_timeout: spec.timeout.max(Duration::from_millis(100)),
         };
         let plugin = Plugin::new(self.clone(), spec, sha, pre, caps, declared)?;
+        // Validates the config; the instance is then dropped: a plugin holds none until called.
         plugin.canary().await?;
         Ok(Arc::new(plugin))
     }
@@ -218,13 +288,57 @@ impl PolicyEngine {
     }
 }
 
-fn spawn_ticker(engine: wasmtime::EngineWeak, tick: Duration, stop: Arc<AtomicBool>) {
+fn capacity(slots: &Slots, idle: &IdlePool<Instance>, max_instances: usize) -> Capacity {
+    Capacity {
+        slots: max_instances,
+        live: slots.live.load(Ordering::Relaxed),
+        idle: idle.stats(),
+        budget: idle.budget(),
+        evicted_budget: slots.evicted[0].load(Ordering::Relaxed),
+        evicted_idle: slots.evicted[1].load(Ordering::Relaxed),
+        evicted_capacity: slots.evicted[2].load(Ordering::Relaxed),
+    }
+}
+
+/// Once a second, on the ticker thread: gives back instances idle past the timeout (a gateway
+/// with no traffic at all still shrinks) and publishes the capacity gauges.
+struct Sweeper {
+    idle: std::sync::Weak<IdlePool<Instance>>,
+    slots: std::sync::Weak<Slots>,
+    max_instances: usize,
+}
+
+impl Sweeper {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn run(&self) {
+        let (Some(idle), Some(slots)) = (self.idle.upgrade(), self.slots.upgrade()) else { return };
+        let expired = idle.expire(std::time::Instant::now());
+        slots.count_evicted(Eviction::Idle, expired.len());
+        drop(expired);
+        let c = capacity(&slots, &idle, self.max_instances);
+        metrics::gauge!("wasmgate_plugin_instance_slots").set(c.slots as f64);
+        metrics::gauge!("wasmgate_plugin_instances_live").set(c.live as f64);
+        metrics::gauge!("wasmgate_plugin_instances_idle").set(c.idle.instances as f64);
+        metrics::gauge!("wasmgate_plugin_instances_idle_bytes").set(c.idle.bytes as f64);
+        for (why, n) in [("budget", c.evicted_budget), ("idle", c.evicted_idle), ("capacity", c.evicted_capacity)] {
+            metrics::counter!("wasmgate_plugin_instances_evicted_total", "reason" => why).absolute(n);
+        }
+    }
+}
+
+fn spawn_ticker(engine: wasmtime::EngineWeak, tick: Duration, stop: Arc<AtomicBool>, sweeper: Sweeper) {
     let spawned = std::thread::Builder::new().name("wasmgate-epoch".into()).spawn(move || {
+        let mut last_sweep = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(tick);
             match engine.upgrade() {
                 Some(e) => e.increment_epoch(),
                 None => return,
+            }
+            if last_sweep.elapsed() >= Sweeper::EVERY {
+                last_sweep = std::time::Instant::now();
+                sweeper.run();
             }
         }
     });

@@ -3,7 +3,8 @@
 //! - [`engine`]: one `Engine` (pooling allocator, copy-on-write images, keep-resident memory
 //!   with `pagemap_scan`, epoch interruption with one ticker thread) and plugin loading with an
 //!   in-memory and on-disk compile cache.
-//! - [`plugin`]: a loaded plugin version, its instance pool, breakers (per tenant) and metrics.
+//! - [`plugin`]: a loaded plugin version, its instances, breakers (per tenant) and metrics.
+//! - [`idle`]: the engine-wide pool of idle instances under one budget, LRU first out.
 //! - [`defaults`]: what a component declares about itself (failure default, body limit).
 //! - [`chain`]: running a tenant's plugins on a request; `settle` afterwards.
 //! - [`host`](self): the capabilities plugins import (log, clock, quota, kv) and an empty WASI.
@@ -18,7 +19,14 @@
 //! bound**: each serves at most `max-reuse` requests (default 1000; `1` gives a fresh instance
 //! per request), one request at a time, and is dropped at the first trap, deadline or memory
 //! kill — a poisoned `Store` is never entered again. Instances are never shared between
-//! plugins, configs or tenants. Plugins must therefore not assume fresh memory (the WIT says
+//! plugins, configs or tenants.
+//!
+//! Instances are made **lazily** and kept under **one engine-wide budget**: loading validates
+//! a config on a canary instance and drops it, so a tenant costs no instance until it sends
+//! traffic; idle instances of every plugin share one pool (count, bytes, a share per plugin,
+//! an idle timeout), least recently used evicted first ([`idle`]). The engine's instance slots
+//! (`max-instances`) bound what is alive at once; a call that finds them taken evicts an idle
+//! instance, or waits a bounded time for one. Plugins must therefore not assume fresh memory (the WIT says
 //! so); state that matters lives in the host (`quota`, `kv`).
 //!
 //! # Limits per call
@@ -34,7 +42,10 @@
 //! `wasmgate_plugin_calls_total{plugin,result}`, `wasmgate_plugin_call_duration_seconds{plugin}`,
 //! `wasmgate_plugin_decisions_total{plugin,decision}`, `wasmgate_plugin_failures_total{plugin,kind}`,
 //! `wasmgate_plugin_traps_total{plugin,kind}`, `wasmgate_plugin_instances_created_total{plugin}`,
-//! `wasmgate_plugin_versions_alive{plugin}`.
+//! `wasmgate_plugin_versions_alive{plugin}`; engine-wide, refreshed each second:
+//! `wasmgate_plugin_instance_slots`, `wasmgate_plugin_instances_live`,
+//! `wasmgate_plugin_instances_idle`, `wasmgate_plugin_instances_idle_bytes`,
+//! `wasmgate_plugin_instances_evicted_total{reason}` (`budget`, `idle`, `capacity`).
 
 pub mod bindings;
 mod breaker;
@@ -44,6 +55,7 @@ mod convert;
 pub mod defaults;
 pub mod engine;
 mod host;
+pub mod idle;
 pub mod kv;
 pub mod plugin;
 pub mod quota;
@@ -53,7 +65,8 @@ pub mod view;
 pub use breaker::BreakerState;
 pub use chain::{Chain, ChainOutcome, PolicyFailure, Settlement, Subject};
 pub use defaults::PluginDefaults;
-pub use engine::{EngineOptions, LoadError, PolicyEngine};
+pub use engine::{Capacity, EngineOptions, LoadError, PolicyEngine};
+pub use idle::IdleBudget;
 pub use plugin::{
     DEFAULT_BODY_LIMIT, FailureKind, FailurePolicy, Plugin, PluginKind, PluginSource, PluginSpec, versions_alive,
 };

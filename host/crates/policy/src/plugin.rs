@@ -1,12 +1,15 @@
 //! One loaded plugin: its linked component, a small pool of configured instances, its failure
 //! policy and crash-loop breaker, and its metrics.
 //!
-//! Instance model: **bounded reuse**. A call takes an idle configured instance (or creates one
-//! and runs `configure`), and gives it back after a clean call until it has served
-//! `max_reuse` requests. Any trap, deadline or memory kill drops the whole `Store`: a trapped
-//! instance is never entered again. Instances belong to one loaded plugin (file + config +
-//! tenant namespace), so nothing leaks between tenants or configs.
+//! Instance model: **bounded reuse, lazily**. Loading runs `configure` on a canary instance to
+//! validate the config, then drops it: a loaded plugin holds no instance until it is called.
+//! A call takes an idle configured instance of this plugin from the engine's shared pool
+//! ([`crate::idle`]) or creates one and runs `configure`, and gives it back after a clean call
+//! until it has served `max_reuse` requests. Any trap, deadline or memory kill drops the whole
+//! `Store`: a trapped instance is never entered again. Instances belong to one loaded plugin
+//! (file + config + tenant namespace), so nothing leaks between tenants or configs.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,8 +21,9 @@ use super::bindings::rate_limit::RateLimit;
 use super::bindings::rewrite::Rewrite;
 use super::breaker::{BreakerState, Breakers, CallGuard};
 use super::defaults::PluginDefaults;
-use super::engine::{LoadError, PolicyEngine};
+use super::engine::{LoadError, PolicyEngine, Slots};
 use super::host::{Capabilities, HostState};
+use super::idle::Eviction;
 
 /// Which world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +119,8 @@ pub struct PluginSpec {
     /// `body-limit` from the config, bytes; none = the plugin's declaration, else 1 MiB.
     pub body_limit: Option<usize>,
     pub timeout: Duration,
+    /// Deadline of `configure` (a config of 100,000 keys takes far longer than a call).
+    pub configure_timeout: Duration,
     pub memory_limit_bytes: usize,
     pub pass_body: bool,
     pub max_reuse: u32,
@@ -183,17 +189,22 @@ pub struct Instance {
     _freed: FreedSignal,
 }
 
-/// Wakes requests waiting for an instance slot when an instance goes away.
-struct FreedSignal(Arc<tokio::sync::Notify>);
+/// Gives the instance's slot back when it goes away, and wakes requests waiting for one.
+struct FreedSignal(Arc<Slots>);
 
-impl Drop for FreedSignal {
-    fn drop(&mut self) {
-        self.0.notify_waiters();
+impl FreedSignal {
+    fn new(slots: &Arc<Slots>) -> Self {
+        slots.live.fetch_add(1, Ordering::Relaxed);
+        FreedSignal(slots.clone())
     }
 }
 
-/// Idle instances kept per plugin.
-const MAX_IDLE: usize = 16;
+impl Drop for FreedSignal {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::Relaxed);
+        self.0.freed.notify_waiters();
+    }
+}
 
 /// Loaded plugin versions still alive (held by a snapshot or an in-flight request), by id.
 static ALIVE: std::sync::LazyLock<Mutex<std::collections::HashMap<String, usize>>> =
@@ -219,6 +230,7 @@ fn count_alive(id: &str, up: bool) {
 impl Drop for Plugin {
     fn drop(&mut self) {
         count_alive(&self.spec.id, false);
+        drop(self.engine.idle().remove_owner(self.owner));
     }
 }
 
@@ -253,13 +265,15 @@ pub struct Plugin {
     sha256: String,
     pre: InstancePre<HostState>,
     caps: Arc<Capabilities>,
-    idle: Mutex<Vec<Instance>>,
+    /// This version's key in the engine's idle pool.
+    owner: u64,
     breakers: Breakers,
     /// The effective failure policy and body limit: config > declaration > default.
     failure: FailurePolicy,
     body_limit: usize,
     declared: PluginDefaults,
     ticks: u64,
+    configure_ticks: u64,
     loaded_at: std::time::SystemTime,
 }
 
@@ -279,8 +293,10 @@ impl Plugin {
         declared: PluginDefaults,
     ) -> Result<Self, LoadError> {
         let tick = engine.epoch_tick().as_micros().max(1);
-        let ticks = u64::try_from(spec.timeout.as_micros().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1);
+        let to_ticks = |d: Duration| u64::try_from(d.as_micros().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1);
+        let (ticks, configure_ticks) = (to_ticks(spec.timeout), to_ticks(spec.configure_timeout.max(spec.timeout)));
         count_alive(&spec.id, true);
+        let owner = engine.idle().new_owner();
         let failure = match (spec.failure_explicit, declared.failure) {
             (false, Some(f)) => f,
             _ => spec.failure,
@@ -293,12 +309,13 @@ impl Plugin {
             sha256,
             pre,
             caps: Arc::new(caps),
-            idle: Mutex::new(Vec::new()),
+            owner,
             breakers: Breakers::default(),
             failure,
             body_limit,
             declared,
             ticks,
+            configure_ticks,
             loaded_at: std::time::SystemTime::now(),
         })
     }
@@ -362,12 +379,14 @@ impl Plugin {
             && a.failure_explicit == other.failure_explicit
             && a.body_limit == other.body_limit
             && a.timeout == other.timeout
+            && a.configure_timeout == other.configure_timeout
             && a.memory_limit_bytes == other.memory_limit_bytes
             && a.pass_body == other.pass_body
             && a.max_reuse == other.max_reuse
     }
 
-    /// Creates the first instance and runs `configure` on it; it then joins the idle pool.
+    /// Creates an instance and runs `configure` on it, to refuse a bad config at load; the
+    /// instance is dropped (the first call makes its own).
     pub(crate) async fn canary(&self) -> Result<(), LoadError> {
         let inst = self.instantiate().await.map_err(|e| match e {
             InstantiateError::Configure(reason) => LoadError::Configure { id: self.spec.id.clone(), reason },
@@ -376,7 +395,7 @@ impl Plugin {
                 LoadError::Canary { id: self.spec.id.clone(), reason: format!("no instance slot free: {reason}") }
             }
         })?;
-        self.checkin(inst);
+        drop(inst);
         Ok(())
     }
 
@@ -395,7 +414,7 @@ impl Plugin {
             s.ticks_left -= 1;
             Ok(wasmtime::UpdateDeadline::Yield(1))
         });
-        store.data_mut().ticks_left = self.ticks;
+        store.data_mut().ticks_left = self.configure_ticks;
         store.set_epoch_deadline(1);
         let failed = |e: wasmtime::Error| InstantiateError::Failed(format!("{e:#}"));
         let started = Instant::now();
@@ -421,25 +440,32 @@ impl Plugin {
         }
         metrics::counter!("wasmgate_plugin_instances_created_total", "plugin" => self.spec.id.clone()).increment(1);
         tracing::debug!(plugin = %self.spec.id, elapsed = ?started.elapsed(), "new plugin instance");
-        Ok(Instance { store, bindings, uses: 0, _freed: FreedSignal(self.engine.instance_freed().clone()) })
+        Ok(Instance { store, bindings, uses: 0, _freed: FreedSignal::new(self.engine.slots()) })
     }
 
-    /// An idle instance, or a new one. When the engine's instance pool is full, waits (up to
-    /// [`Plugin::capacity_wait`]) for an instance to be returned or dropped: a full pool is
-    /// load, reported as [`FailureKind::Capacity`], never as a plugin fault.
+    /// An idle instance of this plugin, or a new one. When every instance slot of the engine
+    /// is taken, evicts the least recently used idle instance (of any plugin) and retries;
+    /// with none idle, waits (up to [`Plugin::capacity_wait`]) for an instance to be returned
+    /// or dropped: a full pool is load, reported as [`FailureKind::Capacity`], never as a
+    /// plugin fault.
     pub async fn checkout(&self, request_id: &str) -> Result<Instance, FailureKind> {
         let deadline = tokio::time::Instant::now() + self.capacity_wait();
         let mut inst = loop {
             // Registered before looking, so a slot freed in between is not missed.
-            let freed = self.engine.instance_freed().notified();
+            let freed = self.engine.slots().freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
-            if let Some(i) = self.idle.lock().ok().and_then(|mut v| v.pop()) {
+            if let Some(i) = self.engine.idle().take(self.owner) {
                 break i;
             }
             match self.instantiate().await {
                 Ok(i) => break i,
                 Err(InstantiateError::PoolFull(reason)) => {
+                    if let Some(victim) = self.engine.idle().evict_oldest() {
+                        self.engine.slots().count_evicted(Eviction::Capacity, 1);
+                        drop(victim);
+                        continue;
+                    }
                     if tokio::time::timeout_at(deadline, freed).await.is_err() {
                         tracing::warn!(plugin = %self.spec.id, %reason, "no plugin instance free in time");
                         return Err(FailureKind::Capacity);
@@ -458,20 +484,21 @@ impl Plugin {
         Ok(inst)
     }
 
-    /// Returns a cleanly used instance to the pool (or drops it when worn out or surplus).
+    /// Returns a cleanly used instance to the shared idle pool (or drops it when worn out);
+    /// what the pool's budget pushes out is dropped here, outside its lock.
     pub(crate) fn checkin(&self, mut inst: Instance) {
         inst.uses += 1;
         if inst.uses >= self.spec.max_reuse {
             return;
         }
-        if let Ok(mut v) = self.idle.lock()
-            && v.len() < MAX_IDLE
-        {
-            v.push(inst);
-            drop(v);
-            // A request of this plugin may be waiting for a slot: this one is free now.
-            self.engine.instance_freed().notify_waiters();
+        let bytes = inst.store.data().limiter.linear_bytes;
+        let evicted = self.engine.idle().put(self.owner, inst, bytes, Instant::now());
+        for (why, _) in &evicted {
+            self.engine.slots().count_evicted(*why, 1);
         }
+        drop(evicted);
+        // A request of this plugin may be waiting for a slot: this one is free now.
+        self.engine.slots().freed.notify_waiters();
     }
 
     /// How long a call waits for an instance when the pool is full: about one call's length,
@@ -483,7 +510,7 @@ impl Plugin {
     /// The largest linear memory among the idle instances, in bytes (for `plugin run`; read
     /// from the pool rather than counted on every call).
     pub fn idle_instance_memory(&self) -> usize {
-        self.idle.lock().map_or(0, |v| v.iter().map(|i| i.store.data().limiter.linear_bytes).max().unwrap_or(0))
+        self.engine.idle().inspect(self.owner, |i| i.store.data().limiter.linear_bytes).into_iter().max().unwrap_or(0)
     }
 
     /// Why a call failed, from the error and the instance's state. The instance is dropped by
