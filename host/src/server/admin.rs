@@ -45,6 +45,7 @@ pub fn router(reloader: Arc<Reloader>, metrics: Option<PrometheusHandle>, local:
         .route("/admin/plugins", get(plugins))
         .route("/admin/reload", get(reload_status).post(reload))
         .route("/admin/tenants", get(tenants))
+        .route("/admin/capacity", get(capacity))
         .route("/admin/config", get(config))
         .fallback(|uri: axum::http::Uri| async move { ApiError::unknown_route("GET", uri.path()).into_response() })
         // Outermost: refused requests never reach a handler (or the fallback).
@@ -150,6 +151,29 @@ async fn plugins(State(st): State<AdminState>) -> Response {
     }
     let config_error = status.config_error.as_deref().map(|e| scrub(e, &known));
     Json(json!({"plugins": list, "config_error": config_error})).into_response()
+}
+
+/// The plugin engine's instance slots and idle pool (`[policy.instances]`).
+async fn capacity(State(st): State<AdminState>) -> Response {
+    let snap = st.reloader.gateway().snapshot.load_full();
+    let c = snap.engine.capacity();
+    Json(json!({
+        "slots": c.slots,
+        "live": c.live,
+        "idle": {
+            "instances": c.idle.instances,
+            "bytes": c.idle.bytes,
+            "plugins": c.idle.owners,
+            "budget": {
+                "instances": c.budget.max_instances,
+                "bytes": c.budget.max_bytes,
+                "per_plugin": c.budget.max_per_plugin,
+                "timeout_ms": u64::try_from(c.budget.idle_timeout.as_millis()).unwrap_or(u64::MAX),
+            },
+        },
+        "evicted": {"budget": c.evicted_budget, "idle": c.evicted_idle, "capacity": c.evicted_capacity},
+    }))
+    .into_response()
 }
 
 async fn config(State(st): State<AdminState>) -> Response {

@@ -1,7 +1,8 @@
 //! wasmgate plugin (`auth` world): API keys checked against configured SHA-256 hashes.
 //!
 //! The gateway config holds only `sha256(key)`, never a key. The presented key is hashed and
-//! compared with every configured hash in constant time. See `README.md` for the contract.
+//! its digest looked up in a map built at `configure` (same cost for 1 or 100,000 keys). See
+//! `README.md` for the contract.
 
 mod keys;
 
