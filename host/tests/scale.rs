@@ -49,10 +49,10 @@ async fn thousands_of_tenants_share_a_tiny_idle_budget_without_crossing() {
         .set("policy.instances.idle-per-plugin", 1);
     for i in 0..TENANTS {
         let id = format!("t{i}");
-        cfg = cfg.tenant(&id, &["echo"], &[]).set(&format!("tenants.{id}.config.echo.name"), "x-v").set(
-            &format!("tenants.{id}.config.echo.value"),
-            id.clone(),
-        );
+        cfg = cfg
+            .tenant(&id, &["echo"], &[])
+            .set(&format!("tenants.{id}.config.echo.name"), "x-v")
+            .set(&format!("tenants.{id}.config.echo.value"), id.clone());
     }
     let h = start(&cfg).await;
 

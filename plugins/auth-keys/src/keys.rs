@@ -284,9 +284,8 @@ mod tests {
 
     #[test]
     fn a_hundred_thousand_keys_each_found_and_duplicates_named() {
-        let keys: Vec<String> = (0..100_000)
-            .map(|i| format!(r#"{{"sha256":"{}","subject":"u{i}"}}"#, hex(&format!("sk-{i}"))))
-            .collect();
+        let keys: Vec<String> =
+            (0..100_000).map(|i| format!(r#"{{"sha256":"{}","subject":"u{i}"}}"#, hex(&format!("sk-{i}")))).collect();
         let cfg: Config = parse_config(&format!(r#"{{"keys":[{}]}}"#, keys.join(","))).unwrap();
         cfg.validate().unwrap();
         for i in [0, 1, 4_999, 99_999] {

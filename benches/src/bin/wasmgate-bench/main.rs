@@ -18,6 +18,7 @@ mod scenarios;
 mod sse;
 mod systems;
 mod targets;
+mod tenants;
 mod wrk;
 
 use std::path::PathBuf;
@@ -37,6 +38,22 @@ struct Cli {
 enum Command {
     /// Build everything, run the five scenarios on every system, write the report.
     All(AllArgs),
+    /// wasmgate alone at SaaS scale: 10 → 10,000 tenants and 1 → 100,000 API keys; writes
+    /// `tenants.md`.
+    Tenants(TenantsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TenantsArgs {
+    /// 10 and 100 tenants, 1 and 1,000 keys, 2 s loads.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write tenants.md (default: `benches/results`, or `target/bench-quick` with --quick).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Skip the release build of wasmgate.
+    #[arg(long)]
+    no_build: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,6 +84,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::All(args) => runtime.block_on(all(args)),
+        Command::Tenants(args) => runtime.block_on(tenants_scenario(args)),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -79,6 +97,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The `tenants` scenario alone; `Ok(false)` never (a failure is an error).
+async fn tenants_scenario(args: TenantsArgs) -> Result<bool> {
+    let root = prepare::workspace_root()?;
+    let out = match args.out {
+        Some(p) => p,
+        None if args.quick => root.join("target/bench-quick"),
+        None => root.join("benches/results"),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let (tools, _scratch) = prepare::prepare(&root, !args.no_build).await?;
+    let md = tenants::run(&tools, args.quick).await?;
+    let path = out.join("tenants.md");
+    std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
+    println!("{md}\nreport: {}", path.display());
+    Ok(true)
 }
 
 /// Runs everything; `Ok(false)` when a correctness check failed.

@@ -33,6 +33,11 @@ pub async fn get(addr: SocketAddr, path: &str) -> Result<Reply> {
     send(addr, "GET", path, None, crate::systems::DEMO_KEY).await
 }
 
+/// `POST path` without a body (an admin action).
+pub async fn post(addr: SocketAddr, path: &str) -> Result<Reply> {
+    send(addr, "POST", path, None, crate::systems::DEMO_KEY).await
+}
+
 /// `POST path` with a JSON body and `Authorization: Bearer key` (systems without auth ignore it).
 pub async fn post_json(addr: SocketAddr, path: &str, body: &str, key: &str) -> Result<Reply> {
     send(addr, "POST", path, Some(body.to_string()), key).await
