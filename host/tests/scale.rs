@@ -134,3 +134,30 @@ async fn an_auth_plugin_with_a_hundred_thousand_keys() {
     let r = chat(&h, "/v1/chat/completions", &[("authorization", "Bearer sk-100000")]).await;
     assert_eq!(r.status(), 401);
 }
+
+/// An instance unused for longer than `idle-timeout` is given back, with no traffic at all to
+/// trigger it (the engine's sweeper, once a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_instances_are_given_back_after_the_idle_timeout() {
+    let cfg = TestConfig::new()
+        .plugin("echo", "rewrite", art::HEADER_ECHO, r#"{ name = "x-v", value = "1" }"#)
+        .chain(&["echo"])
+        .set("policy.instances.idle-timeout", "1s");
+    let h = start(&cfg).await;
+    assert_eq!(chat(&h, "/v1/chat/completions", &[]).await.status(), 200);
+    let c = capacity(&h).await;
+    assert_eq!((c["idle"]["instances"].as_u64(), c["live"].as_u64()), (Some(1), Some(1)), "{c}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = capacity(&h).await;
+        if c["idle"]["instances"] == 0 {
+            assert_eq!(c["live"], 0, "{c}");
+            assert_eq!(c["evicted"]["idle"], 1, "{c}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never given back: {c}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The plugin still answers: a new instance is made on the next call.
+    assert_eq!(chat(&h, "/v1/chat/completions", &[]).await.status(), 200);
+}
