@@ -183,7 +183,7 @@ pub enum PluginKindConfig {
 }
 
 /// Where a plugin's component comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PluginLocation {
     File(PathBuf),
     /// One of the reference plugins compiled into the binary (`builtin:auth-keys`).
