@@ -8,12 +8,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
 use super::plugin_spec;
-use crate::config::{PluginConfig, PluginLocation};
+use crate::config::{FileStamp, PluginConfig, PluginLocation};
 use crate::policy::{Chain, Plugin, PluginSource, PluginSpec, PolicyEngine};
 
 /// A plugin file's bytes and sha256 (hex).
@@ -23,35 +22,17 @@ pub struct SourceBytes {
     pub sha256: Arc<str>,
 }
 
-/// What a file looked like when it was read: a file with the same stamp is not read again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    mtime: Option<SystemTime>,
-    inode: u64,
-}
-
-impl Stamp {
-    fn of(m: &std::fs::Metadata) -> Stamp {
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(m);
-        #[cfg(not(unix))]
-        let inode = 0;
-        Stamp { len: m.len(), mtime: m.modified().ok(), inode }
-    }
-}
-
 /// Plugin files read so far, by path (shared by a snapshot and the ones built from it).
 #[derive(Default)]
 pub struct PluginFiles {
-    known: Mutex<HashMap<PathBuf, (Stamp, SourceBytes)>>,
+    known: Mutex<HashMap<PathBuf, (FileStamp, SourceBytes)>>,
 }
 
 impl PluginFiles {
     /// The file's bytes and hash; read only when its stamp differs from the known one.
     async fn read(&self, path: &PathBuf) -> Result<SourceBytes, String> {
         let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
-        let stamp = Stamp::of(&tokio::fs::metadata(path).await.map_err(cannot)?);
+        let stamp = FileStamp::of(&tokio::fs::metadata(path).await.map_err(cannot)?);
         if let Some((s, src)) = self.known.lock().ok().and_then(|m| m.get(path).cloned())
             && s == stamp
         {
@@ -59,7 +40,7 @@ impl PluginFiles {
         }
         let bytes = tokio::fs::read(path).await.map_err(cannot)?;
         // The stamp of what was read (a write between the two calls gives a new stamp later).
-        let stamp = tokio::fs::metadata(path).await.map(|m| Stamp::of(&m)).unwrap_or(stamp);
+        let stamp = tokio::fs::metadata(path).await.map(|m| FileStamp::of(&m)).unwrap_or(stamp);
         let src = SourceBytes { sha256: hex::encode(Sha256::digest(&bytes)).into(), bytes: bytes.into() };
         if let Ok(mut m) = self.known.lock() {
             m.insert(path.clone(), (stamp, src.clone()));
