@@ -11,6 +11,7 @@ mod print;
 mod props;
 mod raw;
 pub mod secrets;
+mod tenants_dir;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use embedded::{DEMO_API_KEY, embedded_default};
+pub(crate) use tenants_dir::FileStamp;
+pub use tenants_dir::{DirTenants, TenantFiles, tenant_file_id, tenant_files};
 pub use validate::{ConfigError, ConfigErrors};
 
 /// A validated gateway configuration.
@@ -183,7 +186,7 @@ pub enum PluginKindConfig {
 }
 
 /// Where a plugin's component comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PluginLocation {
     File(PathBuf),
     /// One of the reference plugins compiled into the binary (`builtin:auth-keys`).
@@ -250,6 +253,9 @@ pub struct PolicyConfig {
     pub chain: Vec<String>,
     pub cache_dir: Option<PathBuf>,
     pub forward_identity: bool,
+    /// Where tenant files are read from (`policy.tenants-dir`, made absolute); their tenants
+    /// are in [`Config::tenants`] beside the main file's.
+    pub tenants_dir: Option<PathBuf>,
     /// `[policy.instances]`, defaults resolved.
     pub instances: InstanceLimits,
 }
@@ -268,8 +274,20 @@ pub struct InstanceLimits {
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file and its tenants dir; any error fails the whole load.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let (config, broken) = Config::load_with(path, &mut TenantFiles::default())?;
+        all_or_nothing(config, broken)
+    }
+
+    /// Reads and validates a config file; tenant files are read through `files` (only those
+    /// that changed since its last load). A broken tenant file does not fail the load: its
+    /// tenant is left out and its errors returned by tenant id (the reloader keeps that
+    /// tenant's previous version). Err: the main file (or the tenants dir) is invalid.
+    pub fn load_with(
+        path: &Path,
+        files: &mut TenantFiles,
+    ) -> Result<(Config, BTreeMap<String, ConfigErrors>), ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors::single(ConfigError::new("", None, format!("cannot read {}: {e}", path.display())))
         })?;
@@ -279,12 +297,15 @@ impl Config {
             let msg = format!("{} is empty (no settings); refusing it", path.display());
             return Err(ConfigErrors::single(ConfigError::new("", None, msg)));
         }
-        Config::parse(&text, Some(path))
+        let env = |name: &str| std::env::var(name).ok();
+        let config = validate::parse(&text, Some(path), &env)?;
+        with_dir_tenants(config, files, &env)
     }
 
-    /// Validates config text; `path` resolves relative plugin paths and labels errors.
+    /// Validates config text; `path` resolves relative paths (plugins, `tenants-dir`) and
+    /// labels errors. A tenants dir is read too.
     pub fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigErrors> {
-        validate::parse(text, path, &|name| std::env::var(name).ok())
+        Config::parse_with_env(text, path, &|name| std::env::var(name).ok())
     }
 
     /// Like [`Config::parse`], reading environment variables through `env` (tests, embedders
@@ -294,11 +315,33 @@ impl Config {
         path: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigErrors> {
-        validate::parse(text, path, env)
+        let config = validate::parse(text, path, env)?;
+        let (config, broken) = with_dir_tenants(config, &mut TenantFiles::default(), env)?;
+        all_or_nothing(config, broken)
     }
 
     /// The resolved config as a config file (TOML), secrets redacted (`config check --print`).
     pub fn describe(&self) -> String {
         print::to_toml(self)
     }
+}
+
+/// Adds the tenants of `config`'s tenants dir; broken files are returned by tenant id.
+fn with_dir_tenants(
+    mut config: Config,
+    files: &mut TenantFiles,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, BTreeMap<String, ConfigErrors>), ConfigErrors> {
+    let DirTenants { tenants, errors } = files.load(&config, env)?;
+    config.tenants.extend(tenants);
+    Ok((config, errors))
+}
+
+/// `config`, or every error of every broken tenant file, each naming its file.
+fn all_or_nothing(config: Config, broken: BTreeMap<String, ConfigErrors>) -> Result<Config, ConfigErrors> {
+    if broken.is_empty() {
+        return Ok(config);
+    }
+    let errors = broken.into_values().flat_map(ConfigErrors::into_located).collect();
+    Err(ConfigErrors { file: config.source.as_ref().map(|p| p.display().to_string()), errors })
 }

@@ -202,6 +202,10 @@ pub struct RawPolicy {
     /// Send the caller's identity upstream as `x-wasmgate-subject` / `x-wasmgate-tenant`.
     /// Default true.
     pub forward_identity: Option<bool>,
+    /// A directory of tenant files (relative to the config file): each `<id>.toml` in it holds
+    /// the keys of one `[tenants.<id>]` table. Files are watched and reloaded one by one; a
+    /// tenant may not be defined both there and in this file. Default: none.
+    pub tenants_dir: Option<Spanned<String>>,
     /// The plugin instances' slots and idle budget (`[policy.instances]`).
     #[serde(default)]
     pub instances: RawInstances,

@@ -19,7 +19,10 @@ mod headers;
 use headers::{forward_client_headers, trusted_proxies, upstream_headers};
 mod instances;
 mod secure;
+mod tenants;
 mod upstream_limits;
+
+pub(super) use tenants::{parse_tenant_file, valid_tenant_id};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
@@ -44,16 +47,21 @@ pub struct ConfigError {
     pub key: String,
     pub line: Option<usize>,
     pub message: String,
+    /// The file it is in, when not the one [`ConfigErrors::file`] names (a tenant file).
+    pub file: Option<String>,
 }
 
 impl ConfigError {
     pub fn new(key: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> Self {
-        ConfigError { key: key.into(), line, message: message.into() }
+        ConfigError { key: key.into(), line, message: message.into(), file: None }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}: ")?;
+        }
         match (self.line, self.key.is_empty()) {
             (Some(l), false) => write!(f, "line {l}: `{}`: {}", self.key, self.message),
             (Some(l), true) => write!(f, "line {l}: {}", self.message),
@@ -73,6 +81,12 @@ pub struct ConfigErrors {
 impl ConfigErrors {
     pub fn single(e: ConfigError) -> Self {
         ConfigErrors { file: None, errors: vec![e] }
+    }
+
+    /// The errors, each naming the file it is in (to merge errors of several files).
+    pub fn into_located(self) -> impl Iterator<Item = ConfigError> {
+        let file = self.file;
+        self.errors.into_iter().map(move |e| ConfigError { file: e.file.or_else(|| file.clone()), ..e })
     }
 }
 
@@ -242,100 +256,16 @@ pub(super) fn parse(
     let policy = PolicyConfig {
         chain,
         cache_dir: raw.policy.cache_dir.as_ref().map(|d| base_dir.join(d)),
+        tenants_dir: raw.policy.tenants_dir.as_ref().map(|d| base_dir.join(d.get_ref())),
         forward_identity: raw.policy.forward_identity.unwrap_or(true),
         instances: instances::limits(&mut cx, &raw.policy.instances),
     };
 
     let mut tenants = BTreeMap::new();
     for (id, t) in &raw.tenants {
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            cx.err(format!("tenants.{id}"), None, "tenant ids may only use letters, digits, `-` and `_`");
-            continue;
-        }
-        let mut chain = Vec::new();
-        if let Some(c) = &t.chain {
-            for pid in c.get_ref() {
-                match plugins.get(pid) {
-                    None => cx.err(format!("tenants.{id}.chain"), Some(c.span()), format!("no plugin named `{pid}`")),
-                    Some(pc) => {
-                        let mut pc: PluginConfig = pc.clone();
-                        if let Some(table) = t.config.get(pid) {
-                            pc.config_json = serde_json::to_string(table).unwrap_or_else(|_| "{}".to_string());
-                        }
-                        pc.id = format!("{id}/{pid}");
-                        chain.push(pc);
-                    }
-                }
-            }
-        }
-        for pid in t.config.keys() {
-            if !t.chain.as_ref().is_some_and(|c| c.get_ref().contains(pid)) {
-                cx.err(
-                    format!("tenants.{id}.config.{pid}"),
-                    None,
-                    format!("plugin `{pid}` is not in this tenant's chain"),
-                );
-            }
-        }
-        let mut allowed = Vec::new();
-        if let Some(m) = &t.models {
-            for name in m.get_ref() {
-                match name.strip_suffix('*') {
-                    Some(p) if !p.contains('*') => allowed.push(ModelPattern::Prefix(p.to_string())),
-                    None if !name.contains('*') && !name.is_empty() => allowed.push(ModelPattern::Exact(name.clone())),
-                    _ => cx.err(
-                        format!("tenants.{id}.models"),
-                        Some(m.span()),
-                        format!("`{name}`: use an exact name or `prefix*`"),
-                    ),
-                }
-            }
-        }
-        let mut upstream_overrides = BTreeMap::new();
-        if let Some(o) = &t.upstream_overrides {
-            for (from, to) in o.get_ref() {
-                for name in [from, to] {
-                    if !raw.upstreams.contains_key(name) {
-                        cx.err(
-                            format!("tenants.{id}.upstream-overrides"),
-                            Some(o.span()),
-                            format!("no upstream named `{name}`"),
-                        );
-                    }
-                }
-                upstream_overrides.insert(from.clone(), to.clone());
-            }
-        }
-        let max_concurrent = match &t.max_concurrent_plugin_calls {
-            Some(m) if *m.get_ref() == 0 => {
-                cx.err(format!("tenants.{id}.max-concurrent-plugin-calls"), Some(m.span()), "must be at least 1");
-                1
-            }
-            Some(m) => *m.get_ref(),
-            None => DEFAULT_TENANT_CONCURRENCY,
-        };
-        tenants.insert(
-            id.clone(),
-            TenantConfig {
-                id: id.clone(),
-                hosts: t.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
-                chain,
-                models: allowed,
-                max_concurrent_plugin_calls: max_concurrent,
-                upstream_overrides,
-                allow_global_identities: t.allow_global_identities,
-            },
-        );
-    }
-
-    // A tenant's own `config.PLUGIN` replaced the plugin's (already resolved) config.
-    for (id, t) in tenants.iter_mut() {
-        let own = raw.tenants.get(id).map(|r| &r.config);
-        for pc in t.chain.iter_mut() {
-            let pid = pc.id.strip_prefix(&format!("{id}/")).unwrap_or_default().to_string();
-            if own.is_some_and(|c| c.contains_key(&pid)) {
-                secure::resolve_env_refs(&mut cx, &format!("tenants.{id}.config.{pid}"), pc, env);
-            }
+        let known = |name: &str| raw.upstreams.contains_key(name);
+        if let Some(tc) = tenants::tenant(&mut cx, id, &format!("tenants.{id}."), t, &plugins, &known, env) {
+            tenants.insert(id.clone(), tc);
         }
     }
 

@@ -26,14 +26,14 @@ mod guard;
 mod restart;
 mod watch;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError, ConfigErrors, TenantFiles};
 use crate::server::{Built, Gateway, Snapshot, StartError};
 
 pub use watch::spawn_watcher;
@@ -51,6 +51,9 @@ pub struct ReloadStatus {
     pub config_error: Option<String>,
     /// Per plugin id: the last load error (cleared when a version loads).
     pub plugin_errors: BTreeMap<String, String>,
+    /// Per tenant id: the errors of its broken tenant file (its previous version, if any,
+    /// keeps serving); cleared when the file is fixed or removed.
+    pub tenant_errors: BTreeMap<String, String>,
     pub last_reload_unix_ms: Option<u64>,
     /// Keys whose value in the last applied config waits for a restart (see [`restart`]).
     pub restart_required: Vec<String>,
@@ -65,6 +68,8 @@ pub struct Reloader {
     status: Mutex<ReloadStatus>,
     /// What the process started with, of the keys a reload cannot apply.
     started: restart::StartOnly,
+    /// Tenant files already read (only changed ones are read again).
+    tenant_files: Arc<Mutex<TenantFiles>>,
 }
 
 /// The result of one reload attempt.
@@ -76,6 +81,8 @@ pub struct ReloadReport {
     pub refused: bool,
     pub config_error: Option<String>,
     pub plugin_errors: BTreeMap<String, String>,
+    /// Broken tenant files, by tenant id (see [`ReloadStatus::tenant_errors`]).
+    pub tenant_errors: BTreeMap<String, String>,
     /// Plugins loaded anew (others were reused).
     pub loaded: Vec<String>,
     /// Keys that changed but apply only at a restart (everything else was applied).
@@ -98,6 +105,7 @@ impl Reloader {
             config_path,
             lock: tokio::sync::Mutex::new(()),
             status: Mutex::new(ReloadStatus::default()),
+            tenant_files: Arc::default(),
         })
     }
 
@@ -126,14 +134,14 @@ impl Reloader {
             st.attempts += 1;
         }
         let old = self.gateway.snapshot.load_full();
-        let config = match &self.config_path {
-            Some(path) => match Config::load(path) {
+        let (mut config, broken) = match &self.config_path {
+            Some(path) => match self.load(path).await {
                 Ok(c) => c,
                 Err(e) => return self.fail_config(e.to_string().trim_end().to_string(), false),
             },
-            None => (*old.config).clone(),
+            None => ((*old.config).clone(), BTreeMap::new()),
         };
-        let mut config = config;
+        let tenant_errors = keep_previous_tenants(&mut config, &old.config, broken);
         let restart_required = self.started.changed_in(&config);
         self.started.pin(&mut config);
         let refusals = guard::refusals(&old.config, &config);
@@ -157,10 +165,10 @@ impl Reloader {
         changed |= plugins_changed;
 
         if changed {
-            let mut live: Vec<String> = snapshot.chain.plugins().iter().map(|p| p.sha256().to_string()).collect();
-            for t in snapshot.tenants.values() {
-                live.extend(t.chain.plugins().iter().map(|p| p.sha256().to_string()));
-            }
+            let live: BTreeSet<String> = std::iter::once(&snapshot.chain)
+                .chain(snapshot.tenants.values().map(|t| &t.chain))
+                .flat_map(|c| c.plugins().iter().map(|p| p.sha256().to_string()))
+                .collect();
             self.gateway.snapshot.store(Arc::new(snapshot));
             let keep: Vec<&str> = live.iter().map(String::as_str).collect();
             old.engine.forget_compiled(&keep);
@@ -185,14 +193,28 @@ impl Reloader {
             st.plugin_errors.remove(id);
         }
         st.plugin_errors.extend(errors.clone());
+        st.tenant_errors.clone_from(&tenant_errors);
         ReloadReport {
             swapped: changed,
             refused: false,
             config_error: None,
             plugin_errors: errors,
+            tenant_errors,
             loaded,
             restart_required,
         }
+    }
+
+    /// Reads the config file and the tenant files that changed, off the async runtime (a
+    /// tenants dir of thousands of files is thousands of `stat`s).
+    async fn load(&self, path: &std::path::Path) -> Result<(Config, BTreeMap<String, ConfigErrors>), ConfigErrors> {
+        let (path, files) = (path.to_path_buf(), self.tenant_files.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut files = files.lock().unwrap_or_else(|e| e.into_inner());
+            Config::load_with(&path, &mut files)
+        })
+        .await
+        .unwrap_or_else(|e| Err(ConfigErrors::single(ConfigError::new("", None, format!("config reader failed: {e}")))))
     }
 
     fn fail_config(&self, msg: String, refused: bool) -> ReloadReport {
@@ -208,13 +230,37 @@ impl Reloader {
             refused,
             config_error: Some(msg),
             plugin_errors: BTreeMap::new(),
+            tenant_errors: BTreeMap::new(),
             loaded: Vec::new(),
             restart_required: Vec::new(),
         }
     }
 }
 
+/// A broken tenant file does not take its tenant down: the tenant keeps the version `old`
+/// served (a tenant new in this reload stays absent). Returns each broken tenant's errors.
+fn keep_previous_tenants(
+    config: &mut Config,
+    old: &Config,
+    broken: BTreeMap<String, ConfigErrors>,
+) -> BTreeMap<String, String> {
+    let mut errors = BTreeMap::new();
+    for (id, e) in broken {
+        let e = e.to_string().trim_end().to_string();
+        match old.tenants.get(&id) {
+            Some(prev) if !config.tenants.contains_key(&id) => {
+                tracing::error!(tenant = %id, error = %e, "tenant file rejected; the tenant's previous version keeps serving");
+                config.tenants.insert(id.clone(), prev.clone());
+            }
+            _ => tracing::error!(tenant = %id, error = %e, "tenant file rejected; the tenant is not served"),
+        }
+        errors.insert(id, e);
+    }
+    errors
+}
+
 /// Whether two configs route and serve the same way (plugins are compared separately).
+/// Compared field by field: printing both (`describe`) cost milliseconds per thousand tenants.
 fn same_config(a: &Config, b: &Config) -> bool {
-    a.upstreams == b.upstreams && a.describe() == b.describe()
+    a == b
 }

@@ -14,6 +14,10 @@
 //!   its midpoint (a pause longer than that is caught by the reload guards, see `guard`);
 //! - the stable content is compared with what the last reload saw (size, mtime and inode
 //!   first, sha256 when those differ): an unchanged file is not reloaded.
+//!
+//! The tenants dir (`policy.tenants-dir`) is watched as a directory: its tenant files are
+//! listed again at every look, so a file added, changed or removed is a change (and the
+//! reload reads just that file again, see `config::TenantFiles`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -33,19 +37,37 @@ pub const DEBOUNCE: Duration = Duration::from_millis(50);
 /// Least time between the two reads that must agree before a reload.
 pub const STABLE: Duration = Duration::from_millis(250);
 
-/// Files whose changes trigger a reload: the config and every plugin file it names.
-fn watched_files(reloader: &Reloader) -> BTreeSet<PathBuf> {
-    let snap = reloader.gateway().snapshot.load();
-    let mut files = BTreeSet::new();
-    if let Some(p) = reloader.config_path() {
-        files.insert(absolute(p));
-    }
-    for pc in snap.config.plugins.values() {
-        if let PluginLocation::File(p) = &pc.location {
-            files.insert(absolute(p));
+/// What is watched: the config and every plugin file it names, and its tenants dir.
+#[derive(Debug, Default)]
+struct Watched {
+    files: BTreeSet<PathBuf>,
+    tenant_dirs: BTreeSet<PathBuf>,
+}
+
+impl Watched {
+    fn of(reloader: &Reloader) -> Watched {
+        let snap = reloader.gateway().snapshot.load();
+        let mut w = Watched::default();
+        if let Some(p) = reloader.config_path() {
+            w.files.insert(absolute(p));
         }
+        for pc in snap.config.plugins.values() {
+            if let PluginLocation::File(p) = &pc.location {
+                w.files.insert(absolute(p));
+            }
+        }
+        w.tenant_dirs.extend(snap.config.policy.tenants_dir.as_deref().map(absolute));
+        w
     }
-    files
+
+    /// The files to look at now: the named ones, and the tenant files the dirs hold now.
+    fn files_now(&self) -> BTreeSet<PathBuf> {
+        let mut files = self.files.clone();
+        for dir in &self.tenant_dirs {
+            files.extend(crate::config::tenant_files(dir));
+        }
+        files
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -102,20 +124,27 @@ fn same_content(a: &Fingerprint, b: &Fingerprint) -> bool {
             .all(|((pa, sa), (pb, sb))| pa == pb && sa.as_ref().map(|s| s.sha256) == sb.as_ref().map(|s| s.sha256))
 }
 
-async fn fingerprint_async(files: &BTreeSet<PathBuf>, known: &Fingerprint) -> Fingerprint {
-    let (files, known) = (files.clone(), known.clone());
+/// The fingerprint of what `w` names now (tenant dirs listed again), off the async runtime.
+async fn fingerprint_async(w: &Watched, known: &Fingerprint) -> Fingerprint {
+    let (files, tenant_dirs, known) = (w.files.clone(), w.tenant_dirs.clone(), known.clone());
     let fallback = known.clone();
-    tokio::task::spawn_blocking(move || fingerprint(&files, &known)).await.unwrap_or(fallback)
+    let w = Watched { files, tenant_dirs };
+    tokio::task::spawn_blocking(move || fingerprint(&w.files_now(), &known)).await.unwrap_or(fallback)
 }
 
-/// Directories to watch: the parent of each file, and of the file it finally resolves to.
-fn dirs_of(files: &BTreeSet<PathBuf>) -> BTreeSet<PathBuf> {
+/// Directories to watch: the parent of each file, and of the file it finally resolves to;
+/// each tenants dir, and the dir it resolves to.
+fn dirs_of(w: &Watched) -> BTreeSet<PathBuf> {
     let mut dirs = BTreeSet::new();
-    for f in files {
+    for f in &w.files {
         dirs.extend(f.parent().map(Path::to_path_buf));
         if let Ok(target) = std::fs::canonicalize(f) {
             dirs.extend(target.parent().map(Path::to_path_buf));
         }
+    }
+    for d in &w.tenant_dirs {
+        dirs.insert(d.clone());
+        dirs.extend(std::fs::canonicalize(d).ok());
     }
     dirs
 }
@@ -154,11 +183,11 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) -> Result<tokio::task::JoinHandle<
             let _ = tx.send(path);
         }
     })?;
-    let mut files = watched_files(&reloader);
+    let mut watched = Watched::of(&reloader);
     let mut dirs = BTreeSet::new();
-    watch_dirs(&mut watcher, &files, &mut dirs);
+    watch_dirs(&mut watcher, &watched, &mut dirs);
     // What the serving config was loaded from (read now; the snapshot was built a moment ago).
-    let mut seen = fingerprint(&files, &Fingerprint::new());
+    let mut seen = fingerprint(&watched.files_now(), &Fingerprint::new());
     #[allow(clippy::disallowed_methods, reason = "the watcher task; its handle is aborted at shutdown")]
     Ok(tokio::spawn(async move {
         let _keep_alive = &watcher;
@@ -178,7 +207,7 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) -> Result<tokio::task::JoinHandle<
                     }
                     Some(true) => {}
                 }
-                let now = fingerprint_async(&files, last.as_ref().unwrap_or(&seen)).await;
+                let now = fingerprint_async(&watched, last.as_ref().unwrap_or(&seen)).await;
                 if last.as_ref().is_some_and(|prev| same_content(prev, &now)) {
                     break now;
                 }
@@ -195,10 +224,14 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) -> Result<tokio::task::JoinHandle<
             if let Some(e) = &report.config_error {
                 tracing::error!(error = %e, "reload rejected");
             }
-            files = watched_files(&reloader);
-            watch_dirs(&mut watcher, &files, &mut dirs);
+            watched = Watched::of(&reloader);
+            watch_dirs(&mut watcher, &watched, &mut dirs);
             // Files named for the first time: their current state is what the reload loaded.
-            let added: BTreeSet<PathBuf> = files.iter().filter(|f| !seen.contains_key(*f)).cloned().collect();
+            let files = watched.files_now();
+            let added = Watched {
+                files: files.iter().filter(|f| !seen.contains_key(*f)).cloned().collect(),
+                ..Default::default()
+            };
             let fresh = fingerprint_async(&added, &Fingerprint::new()).await;
             seen.retain(|f, _| files.contains(f));
             seen.extend(fresh);
@@ -208,8 +241,8 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) -> Result<tokio::task::JoinHandle<
 
 /// Watches the directories `files` need and unwatches those no longer needed (a ConfigMap's
 /// previous `..2026_...` directory is deleted after the swap).
-fn watch_dirs(watcher: &mut notify::RecommendedWatcher, files: &BTreeSet<PathBuf>, dirs: &mut BTreeSet<PathBuf>) {
-    let wanted = dirs_of(files);
+fn watch_dirs(watcher: &mut notify::RecommendedWatcher, watched: &Watched, dirs: &mut BTreeSet<PathBuf>) {
+    let wanted = dirs_of(watched);
     for gone in dirs.difference(&wanted) {
         let _ = watcher.unwatch(gone);
     }

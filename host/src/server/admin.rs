@@ -6,10 +6,12 @@
 //!   loaded-at, effective failure policy and body limit, breaker state (any open, and per
 //!   tenant: closed/open/half-open, consecutive failures, open until), versions alive, last
 //!   reload error.
-//! - `GET /admin/tenants`: each tenant with its hosts, path prefix and chain (plugin versions).
+//! - `GET /admin/tenants`: each tenant with its hosts, path prefix and chain (plugin versions),
+//!   and the errors of its tenant file when the serving version is a previous one (`file_error`).
 //! - `GET /admin/reload` status, `POST /admin/reload`: reload config and plugins now;
 //!   `?force=true` applies a config the reload guards refuse (see `reload::guard`). Both name
-//!   the changed keys that apply only at a restart (`restart_required`, see `reload::restart`).
+//!   the changed keys that apply only at a restart (`restart_required`, see `reload::restart`),
+//!   and broken tenant files by tenant id (`tenant_errors`).
 //! - `GET /admin/config`: the serving config, resolved, secrets redacted.
 //!
 //! Every request but `/health` passes [`super::admin_guard`] (Host, Origin, token). Every
@@ -132,7 +134,8 @@ async fn tenants(State(st): State<AdminState>) -> Response {
                     rt.chain.plugins().iter().map(|p| plugin_json(p, &t.id, &status, &snap.config, &known)).collect()
                 })
                 .unwrap_or_default();
-            json!({"id": t.id, "hosts": t.hosts, "path_prefix": format!("/t/{}/v1", t.id), "chain": chain})
+            let file_error = status.tenant_errors.get(&t.id).map(|e| scrub(e, &known));
+            json!({"id": t.id, "hosts": t.hosts, "path_prefix": format!("/t/{}/v1", t.id), "chain": chain, "file_error": file_error})
         })
         .collect();
     list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
@@ -187,6 +190,7 @@ async fn reload_status(State(st): State<AdminState>) -> Response {
     let known = known_secrets(&st.reloader.gateway().snapshot.load().config);
     status.config_error = status.config_error.map(|e| scrub(&e, &known));
     status.plugin_errors.values_mut().for_each(|e| *e = scrub(e, &known));
+    status.tenant_errors.values_mut().for_each(|e| *e = scrub(e, &known));
     Json(status).into_response()
 }
 
@@ -212,5 +216,6 @@ async fn reload(State(st): State<AdminState>, Query(q): Query<ReloadParams>) -> 
     let known = known_secrets(&st.reloader.gateway().snapshot.load().config);
     report.config_error = report.config_error.map(|e| scrub(&e, &known));
     report.plugin_errors.values_mut().for_each(|e| *e = scrub(e, &known));
+    report.tenant_errors.values_mut().for_each(|e| *e = scrub(e, &known));
     (status, Json(report)).into_response()
 }

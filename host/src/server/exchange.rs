@@ -126,7 +126,7 @@ impl Exchange {
 
     /// The assigned tenant's runtime.
     pub fn tenant_runtime(&self) -> Option<&TenantRuntime> {
-        self.tenant.as_deref().and_then(|t| self.snap.tenants.get(t))
+        self.tenant.as_deref().and_then(|t| self.snap.tenants.get(t)).map(|rt| &**rt)
     }
 
     /// The snapshot, for phases that need it while they borrow the exchange mutably.

@@ -26,7 +26,7 @@ use crate::config::{Config, FailureMode, PluginConfig, PluginKindConfig, PluginL
 use crate::policy::{Chain, FailurePolicy, PluginKind, PluginSource, PluginSpec, PolicyEngine};
 use crate::proxy::{Upstream, Upstreams};
 
-pub use chains::load_chain;
+pub use chains::{PluginFiles, Sources, load_chain};
 pub use router::api_router;
 
 /// Everything a request needs that can change at runtime, swapped as one immutable unit.
@@ -37,11 +37,14 @@ pub struct Snapshot {
     pub upstreams: Upstreams,
     /// The plugin chain every request runs (loaded, configured plugins).
     pub chain: Chain,
-    /// Tenants by id, with their own chains (run after the global chain).
-    pub tenants: HashMap<String, TenantRuntime>,
+    /// Tenants by id, with their own chains (run after the global chain). A tenant whose
+    /// config and plugin files did not change keeps its runtime across reloads.
+    pub tenants: HashMap<String, Arc<TenantRuntime>>,
     /// Host name → tenant id.
     pub tenant_hosts: HashMap<String, String>,
     pub engine: PolicyEngine,
+    /// Plugin files already read and hashed (shared with the snapshots built from this one).
+    pub plugin_files: Arc<PluginFiles>,
 }
 
 /// What [`Snapshot::build_from`] made.
@@ -67,25 +70,52 @@ pub struct TenantRuntime {
 }
 
 impl TenantRuntime {
-    pub fn new(t: &crate::config::TenantConfig, chain: Chain) -> Self {
+    /// A runtime for `t` running `chain`, its upstream overrides resolved in `upstreams`.
+    pub fn new(t: &crate::config::TenantConfig, chain: Chain, upstreams: &Upstreams) -> Self {
         let permits = usize::try_from(t.max_concurrent_plugin_calls).unwrap_or(64);
         TenantRuntime {
             chain,
             models: t.models.clone(),
             concurrency: Arc::new(tokio::sync::Semaphore::new(permits)),
-            upstream_overrides: HashMap::new(),
+            upstream_overrides: t
+                .upstream_overrides
+                .iter()
+                .filter_map(|(from, to)| upstreams.by_name(to).map(|u| (from.clone(), u.clone())))
+                .collect(),
         }
     }
 
     /// A runtime for `t` that keeps `previous`'s concurrency bound (its permits in use stay
     /// counted across a reload).
-    pub fn sharing_concurrency(t: &crate::config::TenantConfig, chain: Chain, previous: &TenantRuntime) -> Self {
-        TenantRuntime { concurrency: previous.concurrency.clone(), ..TenantRuntime::new(t, chain) }
+    pub fn sharing_concurrency(
+        t: &crate::config::TenantConfig,
+        chain: Chain,
+        upstreams: &Upstreams,
+        previous: &TenantRuntime,
+    ) -> Self {
+        TenantRuntime { concurrency: previous.concurrency.clone(), ..TenantRuntime::new(t, chain, upstreams) }
     }
 
     /// The upstream this tenant uses instead of `upstream`, if it overrides it.
     pub fn upstream_for(&self, upstream: &str) -> Option<&Arc<Upstream>> {
         self.upstream_overrides.get(upstream)
+    }
+
+    /// Whether this runtime serves `t` as a new build would: the same config (`previous`, what
+    /// it was built from), the same upstream clients, the same plugin files and settings.
+    async fn still_serves(
+        &self,
+        t: &crate::config::TenantConfig,
+        previous: &crate::config::TenantConfig,
+        upstreams: &Upstreams,
+        sources: &mut Sources<'_>,
+    ) -> bool {
+        previous == t
+            && t.upstream_overrides.iter().all(|(from, to)| {
+                matches!((self.upstream_overrides.get(from), upstreams.by_name(to)), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
+            })
+            && self.chain.plugins().iter().zip(&t.chain).all(|(p, pc)| p.same_settings(&plugin_spec(pc, &t.id)))
+            && sources.unchanged(&self.chain, &t.chain).await
     }
 }
 
@@ -110,55 +140,70 @@ impl Snapshot {
         crate::metrics::install();
         let upstreams = Upstreams::reusing(&config, previous.map(|p| &p.upstreams)).map_err(StartError::Upstreams)?;
         let (mut errors, mut loaded) = (BTreeMap::new(), Vec::new());
+        let files = previous.map_or_else(Default::default, |p| p.plugin_files.clone());
+        let mut sources = Sources::new(&files);
         let none = Chain::default();
         let global: Vec<PluginConfig> =
             config.policy.chain.iter().filter_map(|id| config.plugins.get(id).cloned()).collect();
         let prev_chain = previous.map_or(&none, |p| &p.chain);
-        let (chain, mut changed) = load_chain(&engine, &global, "global", prev_chain, &mut errors, &mut loaded)
-            .await
-            .map_err(StartError::Plugins)?;
-        let mut tenants = HashMap::new();
+        let (chain, mut changed) =
+            load_chain(&engine, &mut sources, &global, "global", prev_chain, &mut errors, &mut loaded)
+                .await
+                .map_err(StartError::Plugins)?;
+        let mut tenants = HashMap::with_capacity(config.tenants.len());
         for t in config.tenants.values() {
-            let old = previous.and_then(|p| p.tenants.get(&t.id));
-            let prev_chain = old.map_or(&none, |o| &o.chain);
-            let (tchain, c) = load_chain(&engine, &t.chain, &t.id, prev_chain, &mut errors, &mut loaded)
+            let old = previous.and_then(|p| Some((p.tenants.get(&t.id)?, p.config.tenants.get(&t.id)?)));
+            // An unchanged tenant keeps its runtime: with thousands of tenants, a reload costs
+            // what the changed ones cost.
+            if let Some((rt, old_cfg)) = old
+                && rt.still_serves(t, old_cfg, &upstreams, &mut sources).await
+            {
+                tenants.insert(t.id.clone(), rt.clone());
+                continue;
+            }
+            let prev_chain = old.map_or(&none, |(rt, _)| &rt.chain);
+            let (tchain, c) = load_chain(&engine, &mut sources, &t.chain, &t.id, prev_chain, &mut errors, &mut loaded)
                 .await
                 .map_err(StartError::Plugins)?;
             changed |= c;
             // Keep the semaphore when the limit did not change (permits in use stay counted).
-            let same_limit = previous
-                .and_then(|p| p.config.tenants.get(&t.id))
-                .is_some_and(|c| c.max_concurrent_plugin_calls == t.max_concurrent_plugin_calls);
             let rt = match old {
-                Some(o) if same_limit => TenantRuntime::sharing_concurrency(t, tchain, o),
-                _ => TenantRuntime::new(t, tchain),
+                Some((o, c)) if c.max_concurrent_plugin_calls == t.max_concurrent_plugin_calls => {
+                    TenantRuntime::sharing_concurrency(t, tchain, &upstreams, o)
+                }
+                _ => TenantRuntime::new(t, tchain, &upstreams),
             };
-            tenants.insert(t.id.clone(), rt);
+            changed |= old.is_none_or(|(_, c)| c != t);
+            tenants.insert(t.id.clone(), Arc::new(rt));
         }
         changed |= previous.is_none_or(|p| p.tenants.len() != tenants.len());
-        let snapshot = Snapshot::assemble(config, upstreams, chain, tenants, engine);
+        // Files no plugin names any more are forgotten.
+        let named: std::collections::HashSet<&std::path::Path> = config
+            .plugins
+            .values()
+            .filter_map(|p| match &p.location {
+                PluginLocation::File(f) => Some(f.as_path()),
+                PluginLocation::Builtin(_) => None,
+            })
+            .collect();
+        files.retain(|p| named.contains(p.as_path()));
+        drop(sources);
+        let snapshot = Snapshot::assemble(config, upstreams, chain, tenants, engine, files);
         Ok(Built { snapshot, plugins_changed: changed, errors, loaded })
     }
 
-    /// Puts loaded parts together (also used by reloads).
+    /// Puts loaded parts together.
     pub fn assemble(
         config: Config,
         upstreams: Upstreams,
         chain: Chain,
-        mut tenants: HashMap<String, TenantRuntime>,
+        tenants: HashMap<String, Arc<TenantRuntime>>,
         engine: PolicyEngine,
+        plugin_files: Arc<PluginFiles>,
     ) -> Snapshot {
-        for (id, rt) in &mut tenants {
-            let Some(t) = config.tenants.get(id) else { continue };
-            rt.upstream_overrides = t
-                .upstream_overrides
-                .iter()
-                .filter_map(|(from, to)| upstreams.by_name(to).map(|u| (from.clone(), u.clone())))
-                .collect();
-        }
         let tenant_hosts =
             config.tenants.values().flat_map(|t| t.hosts.iter().map(|h| (h.clone(), t.id.clone()))).collect();
-        Snapshot { config: Arc::new(config), upstreams, chain, tenants, tenant_hosts, engine }
+        Snapshot { config: Arc::new(config), upstreams, chain, tenants, tenant_hosts, engine, plugin_files }
     }
 
     /// A snapshot with a fresh policy engine whose cache dir comes from the config.
