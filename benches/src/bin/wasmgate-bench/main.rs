@@ -108,7 +108,7 @@ async fn tenants_scenario(args: TenantsArgs) -> Result<bool> {
         None => root.join("benches/results"),
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let (tools, _scratch) = prepare::prepare(&root, !args.no_build).await?;
+    let (tools, _scratch) = prepare::prepare_wasmgate(&root, !args.no_build).await?;
     let md = tenants::run(&tools, args.quick).await?;
     let path = out.join("tenants.md");
     std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;

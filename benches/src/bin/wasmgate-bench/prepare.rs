@@ -26,7 +26,21 @@ impl Drop for Scratch {
 
 /// Checks the tools, builds what is missing or stale (unless `build` is false).
 pub async fn prepare(root: &Path, build: bool) -> Result<(Tools, Scratch)> {
-    for (tool, hint) in [("wrk", "wrk"), ("nginx", "nginx"), ("go", "golang-go golang-github-go-chi-chi-dev")] {
+    prepare_systems(root, build, true).await
+}
+
+/// Like [`prepare`] for wasmgate alone (the `tenants` scenario): no baselines needed.
+pub async fn prepare_wasmgate(root: &Path, build: bool) -> Result<(Tools, Scratch)> {
+    prepare_systems(root, build, false).await
+}
+
+async fn prepare_systems(root: &Path, build: bool, baselines: bool) -> Result<(Tools, Scratch)> {
+    let needed: &[(&str, &str)] = if baselines {
+        &[("wrk", "wrk"), ("nginx", "nginx"), ("go", "golang-go golang-github-go-chi-chi-dev")]
+    } else {
+        &[("wrk", "wrk")]
+    };
+    for &(tool, hint) in needed {
         if !on_path(tool) {
             bail!("`{tool}` not found: apt-get update && apt-get install -y {hint}");
         }
@@ -62,6 +76,8 @@ pub async fn prepare(root: &Path, build: bool) -> Result<(Tools, Scratch)> {
             }
         }
         run(&mut cargo)?;
+    }
+    if build && baselines {
         println!("== building the Go chi baseline (offline, Debian's chi)");
         run(Command::new("go")
             .arg("build")
@@ -80,11 +96,11 @@ pub async fn prepare(root: &Path, build: bool) -> Result<(Tools, Scratch)> {
         }
     }
     for (what, path) in [("wasmgate", &tools.wasmgate), ("go-chi", &tools.gochi)] {
-        if !path.exists() {
+        if (baselines || what == "wasmgate") && !path.exists() {
             bail!("{what} binary missing at {} (run without --no-build)", path.display());
         }
     }
-    if !python_ready(&tools.venv) {
+    if baselines && !python_ready(&tools.venv) {
         bail!("the FastAPI venv at {} is not usable (run without --no-build)", tools.venv.display());
     }
     Ok((tools, scratch))

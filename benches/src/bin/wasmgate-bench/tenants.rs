@@ -45,7 +45,7 @@ fn config(
 ) -> String {
     let mut t = format!(
         "[server]\nlisten = \"{listen}\"\nadmin-listen = \"{admin}\"\n\n[upstreams.mock]\nendpoints = [\"http://{upstream}/v1\"]\nhttp2 = true\n\n\
-         [[models]]\nname = \"mock-gpt-4o-mini\"\nupstream = \"mock\"\n\n\
+         [[models]]\nname = \"mock-gpt-4o-mini\"\nupstream = \"mock\"\n\n[[models]]\nname = \"gpt-4o-mini\"\nupstream = \"mock\"\n\n\
          [plugins.auth]\nkind = \"auth\"\npath = \"builtin:auth-keys\"\nmemory-limit-mib = 256\nconfig.keys = [\n"
     );
     for i in 0..keys.max(1) {
