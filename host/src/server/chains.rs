@@ -131,7 +131,7 @@ pub async fn load_chain(
         }
         changed = true;
         let name = spec.source.describe();
-        let spec = PluginSpec { source: PluginSource::Bytes { name, bytes: src.bytes }, ..spec };
+        let spec = PluginSpec { source: PluginSource::Hashed { name, bytes: src.bytes, sha256: src.sha256 }, ..spec };
         match engine.load(spec).await {
             Ok(p) => {
                 metrics::counter!("wasmgate_plugin_reloads_total", "plugin" => id.clone(), "result" => "ok")
