@@ -135,6 +135,41 @@ async fn an_auth_plugin_with_a_hundred_thousand_keys() {
     assert_eq!(r.status(), 401);
 }
 
+/// A plugin whose `configure` is slow (100,000 keys) keeps its canary, and a burst of
+/// concurrent requests makes at most two more instances at a time instead of one per request:
+/// the others wait for an instance to be returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_on_an_expensive_plugin_does_not_configure_it_once_per_request() {
+    use sha2::{Digest, Sha256};
+    let keys: Vec<toml::Value> = (0..100_000)
+        .map(|i| {
+            let mut k = toml::Table::new();
+            k.insert("sha256".into(), hex::encode(Sha256::digest(format!("sk-{i}").as_bytes())).into());
+            k.insert("subject".into(), format!("user-{i}").into());
+            toml::Value::Table(k)
+        })
+        .collect();
+    let mut config = toml::Table::new();
+    config.insert("keys".into(), toml::Value::Array(keys));
+    let cfg = TestConfig::new()
+        .plugin("auth", "auth", art::AUTH_KEYS, "{ keys = [] }")
+        .set("plugins.auth.config", config)
+        .set("plugins.auth.memory-limit-mib", 128)
+        .chain(&["auth"]);
+    let h = start(&cfg).await;
+    let c = capacity(&h).await;
+    assert_eq!((c["created"].as_u64(), c["idle"]["instances"].as_u64()), (Some(1), Some(1)), "canary kept: {c}");
+    let calls = (0..16).map(|i| {
+        let key = format!("Bearer sk-{i}");
+        let h = &h;
+        async move { chat(h, "/v1/chat/completions", &[("authorization", &key)]).await.status().as_u16() }
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(calls).await;
+    assert_eq!(statuses, vec![200; 16]);
+    let c = capacity(&h).await;
+    assert!(c["created"].as_u64().unwrap() <= 3, "configured once per request: {c}");
+}
+
 /// An instance unused for longer than `idle-timeout` is given back, with no traffic at all to
 /// trigger it (the engine's sweeper, once a second).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

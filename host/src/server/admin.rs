@@ -163,6 +163,7 @@ async fn capacity(State(st): State<AdminState>) -> Response {
     Json(json!({
         "slots": c.slots,
         "live": c.live,
+        "created": c.created,
         "idle": {
             "instances": c.idle.instances,
             "bytes": c.idle.bytes,

@@ -112,6 +112,8 @@ pub(crate) struct Slots {
     pub(crate) freed: tokio::sync::Notify,
     /// Instances alive (running a call or idle).
     pub(crate) live: AtomicUsize,
+    /// Instances made since the start (canaries included).
+    pub(crate) created: AtomicU64,
     /// Idle instances evicted: over the budget, idle too long, for a slot.
     evicted: [AtomicU64; 3],
 }
@@ -134,6 +136,8 @@ pub struct Capacity {
     pub slots: usize,
     /// Instances alive: running a call or idle.
     pub live: usize,
+    /// Instances made since the start, canaries included.
+    pub created: u64,
     /// Idle instances, their linear memory, and how many plugin versions hold some.
     pub idle: IdleStats,
     /// The idle budget.
@@ -326,6 +330,7 @@ fn capacity(slots: &Slots, idle: &IdlePool<Instance>, max_instances: usize) -> C
     Capacity {
         slots: max_instances,
         live: slots.live.load(Ordering::Relaxed),
+        created: slots.created.load(Ordering::Relaxed),
         idle: idle.stats(),
         budget: idle.budget(),
         evicted_budget: slots.evicted[0].load(Ordering::Relaxed),

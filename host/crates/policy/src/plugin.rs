@@ -202,6 +202,12 @@ pub struct Instance {
     _freed: FreedSignal,
 }
 
+/// Instances of one plugin being made at once (see [`Plugin::checkout`]).
+const CONCURRENT_CREATIONS: usize = 2;
+
+/// A canary whose `configure` took longer is kept for the first call (see [`Plugin::canary`]).
+const KEEP_CANARY_OVER: Duration = Duration::from_millis(50);
+
 /// An instance lives at least this many times the duration of its `configure` (see
 /// [`Plugin::checkin`]).
 const RECYCLE_AMORTIZATION: u32 = 100;
@@ -212,6 +218,7 @@ struct FreedSignal(Arc<Slots>);
 impl FreedSignal {
     fn new(slots: &Arc<Slots>) -> Self {
         slots.live.fetch_add(1, Ordering::Relaxed);
+        slots.created.fetch_add(1, Ordering::Relaxed);
         FreedSignal(slots.clone())
     }
 }
@@ -284,6 +291,8 @@ pub struct Plugin {
     caps: Arc<Capabilities>,
     /// This version's key in the engine's idle pool.
     owner: u64,
+    /// Bounds the instances of this version being made at once.
+    creating: tokio::sync::Semaphore,
     breakers: Breakers,
     /// The effective failure policy and body limit: config > declaration > default.
     failure: FailurePolicy,
@@ -327,6 +336,7 @@ impl Plugin {
             pre,
             caps: Arc::new(caps),
             owner,
+            creating: tokio::sync::Semaphore::new(CONCURRENT_CREATIONS),
             breakers: Breakers::default(),
             failure,
             body_limit,
@@ -412,7 +422,11 @@ impl Plugin {
                 LoadError::Canary { id: self.spec.id.clone(), reason: format!("no instance slot free: {reason}") }
             }
         })?;
-        drop(inst);
+        // An instance that took long to make (a config of 100,000 keys) is kept for the first
+        // request; a cheap one is not: a tenant costs nothing until it sends traffic.
+        if inst.configured_in >= KEEP_CANARY_OVER {
+            self.checkin(inst);
+        }
         Ok(())
     }
 
@@ -474,8 +488,15 @@ impl Plugin {
     /// with none idle, waits (up to [`Plugin::capacity_wait`]) for an instance to be returned
     /// or dropped: a full pool is load, reported as [`FailureKind::Capacity`], never as a
     /// plugin fault.
+    ///
+    /// Instances of one plugin are made [`CONCURRENT_CREATIONS`] at a time: a call that finds
+    /// no idle instance while others are being made waits for one to be returned (up to the
+    /// configure deadline) rather than making its own. Without that, 50 concurrent requests
+    /// reaching a cold plugin whose `configure` takes 300 ms each ran `configure`, 50 times.
     pub async fn checkout(&self, request_id: &str) -> Result<Instance, FailureKind> {
-        let deadline = tokio::time::Instant::now() + self.capacity_wait();
+        let now = tokio::time::Instant::now();
+        let deadline = now + self.capacity_wait();
+        let creation_deadline = deadline + self.spec.configure_timeout;
         let mut inst = loop {
             // Registered before looking, so a slot freed in between is not missed.
             let freed = self.engine.slots().freed.notified();
@@ -484,7 +505,16 @@ impl Plugin {
             if let Some(i) = self.engine.idle().take(self.owner) {
                 break i;
             }
-            match self.instantiate().await {
+            let Ok(permit) = self.creating.try_acquire() else {
+                if tokio::time::timeout_at(creation_deadline, freed).await.is_err() {
+                    tracing::warn!(plugin = %self.spec.id, "no plugin instance made or returned in time");
+                    return Err(FailureKind::Capacity);
+                }
+                continue;
+            };
+            let made = self.instantiate().await;
+            drop(permit);
+            match made {
                 Ok(i) => break i,
                 Err(InstantiateError::PoolFull(reason)) => {
                     if let Some(victim) = self.engine.idle().evict_oldest() {
@@ -499,6 +529,10 @@ impl Plugin {
                 }
                 Err(e) => {
                     tracing::warn!(plugin = %self.spec.id, error = %e, "cannot create a plugin instance");
+                    // Calls waiting for this creation try for themselves. (Not after a success:
+                    // they wake when the instance is returned; nor after a full pool: our own
+                    // wait above would see this very signal and spin.)
+                    self.engine.slots().freed.notify_waiters();
                     return Err(FailureKind::Instantiate);
                 }
             }
