@@ -73,8 +73,8 @@ impl<'a> Sources<'a> {
         }
         let r = match loc {
             PluginLocation::File(path) => self.files.read(path).await,
-            PluginLocation::Builtin(name) => crate::builtin_plugins::get(name)
-                .map(|b| SourceBytes { sha256: hex::encode(Sha256::digest(b)).into(), bytes: b.into() })
+            PluginLocation::Builtin(name) => crate::builtin_plugins::shared(name)
+                .map(|b| SourceBytes { sha256: hex::encode(Sha256::digest(&b)).into(), bytes: b })
                 .ok_or_else(|| format!("no builtin plugin `{name}`")),
         };
         self.read.insert(loc.clone(), r.clone());

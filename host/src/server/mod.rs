@@ -236,7 +236,7 @@ pub fn plugin_spec(pc: &PluginConfig, namespace: &str) -> PluginSpec {
         PluginLocation::File(p) => PluginSource::Path(p.clone()),
         PluginLocation::Builtin(name) => PluginSource::Bytes {
             name: format!("builtin:{name}"),
-            bytes: crate::builtin_plugins::get(name).unwrap_or_default().into(),
+            bytes: crate::builtin_plugins::shared(name).unwrap_or_else(|| Arc::from(&[][..])),
         },
     };
     PluginSpec {
