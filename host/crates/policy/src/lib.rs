@@ -3,6 +3,7 @@
 //! - [`engine`]: one `Engine` (pooling allocator, copy-on-write images, keep-resident memory
 //!   with `pagemap_scan`, epoch interruption with one ticker thread) and plugin loading with an
 //!   in-memory and on-disk compile cache.
+//! - `spec`: what a plugin is before it loads (kind, source, failure policy, spec, failure kinds).
 //! - [`plugin`]: a loaded plugin version, its instances, breakers (per tenant) and metrics.
 //! - [`idle`]: the engine-wide pool of idle instances under one budget, LRU first out.
 //! - [`defaults`]: what a component declares about itself (failure default, body limit).
@@ -60,6 +61,7 @@ pub mod kv;
 pub mod plugin;
 pub mod quota;
 mod recorder;
+mod spec;
 pub mod view;
 
 pub use breaker::BreakerState;
