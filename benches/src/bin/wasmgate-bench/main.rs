@@ -99,15 +99,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// The `tenants` scenario alone; `Ok(false)` never (a failure is an error).
-async fn tenants_scenario(args: TenantsArgs) -> Result<bool> {
-    let root = prepare::workspace_root()?;
-    let out = match args.out {
+/// Where a report goes: `--out`, else `benches/results`, or `target/bench-quick` with --quick
+/// (a quick run never overwrites the committed report); created if missing.
+fn out_dir(root: &std::path::Path, out: Option<PathBuf>, quick: bool) -> Result<PathBuf> {
+    let out = match out {
         Some(p) => p,
-        None if args.quick => root.join("target/bench-quick"),
+        None if quick => root.join("target/bench-quick"),
         None => root.join("benches/results"),
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    Ok(out)
+}
+
+/// The `tenants` scenario alone; `Ok(false)` never (a failure is an error).
+async fn tenants_scenario(args: TenantsArgs) -> Result<bool> {
+    let root = prepare::workspace_root()?;
+    let out = out_dir(&root, args.out, args.quick)?;
     let (tools, _scratch) = prepare::prepare_wasmgate(&root, !args.no_build).await?;
     let md = tenants::run(&tools, args.quick).await?;
     let path = out.join("tenants.md");
@@ -119,12 +126,7 @@ async fn tenants_scenario(args: TenantsArgs) -> Result<bool> {
 /// Runs everything; `Ok(false)` when a correctness check failed.
 async fn all(args: AllArgs) -> Result<bool> {
     let root = prepare::workspace_root()?;
-    let out = match args.out {
-        Some(p) => p,
-        None if args.quick => root.join("target/bench-quick"),
-        None => root.join("benches/results"),
-    };
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let out = out_dir(&root, args.out, args.quick)?;
     let (tools, _scratch) = prepare::prepare(&root, !args.no_build).await?;
     let plan = scenarios::Plan::new(args.quick);
     let systems = systems::SystemId::selected(&args.only)?;

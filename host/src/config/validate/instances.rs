@@ -23,9 +23,15 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) fn limits(cx: &mut Ctx<'_>, raw: &RawInstances) -> InstanceLimits {
     let max = bounded(cx, "policy.instances.max", &raw.max, 1, MAX_MAX, DEFAULT_MAX);
-    let idle = bounded(cx, "policy.instances.idle", &raw.idle, 0, MAX_MAX, DEFAULT_IDLE);
+    // Unwritten, `idle` is 512, or half of `max` when that is smaller: `max = 100` alone is a
+    // valid config.
+    let idle = match &raw.idle {
+        Some(_) => bounded(cx, "policy.instances.idle", &raw.idle, 0, MAX_MAX, DEFAULT_IDLE),
+        None if max > DEFAULT_IDLE => DEFAULT_IDLE,
+        None => max / 2,
+    };
     if idle >= max
-        && let Some(span) = raw.idle.as_ref().or(raw.max.as_ref()).map(Spanned::span)
+        && let Some(span) = raw.idle.as_ref().map(Spanned::span)
     {
         cx.err(
             "policy.instances.idle",
@@ -69,5 +75,25 @@ fn default_idle_memory_mib() -> u64 {
     match total_kib {
         Some(kib) => (kib / 1024 / 64).clamp(64, 1024),
         None => 256,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::config::Config;
+
+    const BASE: &str =
+        "[upstreams.u]\nendpoints = [\"http://127.0.0.1:1\"]\n[[models]]\nname = \"m\"\nupstream = \"u\"\n";
+
+    #[test]
+    fn idle_follows_max_unless_written_and_must_stay_below_it() {
+        let c = Config::parse(&format!("[policy.instances]\nmax = 100\n{BASE}"), None).unwrap();
+        assert_eq!((c.policy.instances.max, c.policy.instances.idle), (100, 50));
+        let c = Config::parse(BASE, None).unwrap();
+        assert_eq!((c.policy.instances.max, c.policy.instances.idle), (super::DEFAULT_MAX, 512));
+        let err = Config::parse(&format!("[policy.instances]\nmax = 100\nidle = 100\n{BASE}"), None).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("policy.instances.idle") && text.contains("must be below"), "{text}");
     }
 }
