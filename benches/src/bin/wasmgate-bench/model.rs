@@ -19,6 +19,12 @@ pub enum Variant {
     ChatLocal,
     /// Scenarios 3 and 5: chat forwarded to a 100 ms mock.
     Proxy,
+    /// Chat forwarded to a 0 ms mock over a single connection (the latency a gateway adds
+    /// when nothing queues; `direct` is the floor).
+    Single,
+    /// Chat forwarded to a 0 ms mock at a fixed pace of about 3,000 req/s (each connection waits
+    /// between requests), for the CPU a request costs when the gateway is not saturated.
+    Paced,
 }
 
 /// One wrk measurement.
@@ -32,6 +38,9 @@ pub struct Point {
     pub rss_idle_kb: u64,
     /// Largest RSS sampled during this point, kB (0 for `direct`).
     pub rss_peak_kb: u64,
+    /// The system's CPU time (user + system, all its threads) during the run divided by the
+    /// requests completed, µs (`None` for `direct`).
+    pub cpu_us_per_req: Option<f64>,
 }
 
 /// One SSE step (scenario 4), on a freshly started system.

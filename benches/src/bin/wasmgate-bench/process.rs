@@ -114,3 +114,13 @@ pub fn free_ports(n: usize) -> Result<Vec<SocketAddr>> {
         (0..n).map(|_| TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")).collect::<Result<Vec<_>>>()?;
     listeners.iter().map(|l| l.local_addr().context("local_addr")).collect()
 }
+
+/// utime + stime of `pid`, seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // Fields after the `(comm)`: state is field 3; utime and stime are 14 and 15.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}

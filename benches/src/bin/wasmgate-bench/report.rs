@@ -91,7 +91,10 @@ fn markdown(r: &Results) -> String {
         r.wall_seconds
     );
     machine(&mut md, r);
-    let _ = writeln!(md, "## Targets (issue 7, with the full plugin chain on)\n");
+    let _ = writeln!(
+        md,
+        "## Targets (issue 13, the governed fast path: with the full plugin chain on, over both upstream protocols)\n"
+    );
     let _ = writeln!(md, "| target | measured | met? |\n|---|---|---|");
     for t in targets::evaluate(r) {
         let _ = writeln!(md, "| {} | {} | {} |", t.target, t.measured, t.verdict);
@@ -108,13 +111,25 @@ fn markdown(r: &Results) -> String {
          upstream (0 ms), which answers. wasmgate has no in-process mock route, so this is the \
          comparable form; the Go and Python in-process answers follow below. The chain-cost column \
          is wasmgate with auth + rewrite + rate-limit against wasmgate without plugins at the same \
-         connection count.\n",
+         connection count and upstream protocol. CPU is the system's CPU time (user + system, all \
+         threads) during the run over the requests it completed.\n",
     );
     handling(
         &mut md,
         r,
         Variant::ChatLocal,
         "### Scenario 2 as the report ran it: answered in-process (Go and Python only)\n",
+    );
+    single(&mut md, r);
+    handling(
+        &mut md,
+        r,
+        Variant::Paced,
+        "## Governed lane: CPU per request at a fixed pace\n\n\
+         Chat forwarded to the 0 ms mock by 30 connections that each wait 10 ms before every \
+         request (wrk's `delay()`): about 3,000 req/s for every system that can keep up, so CPU per \
+         request is compared at the same load, below saturation (where batching flatters the \
+         fastest). The chain-cost column is the CPU the chain adds per request.\n",
     );
     proxy_latency(&mut md, r);
     proxy_scale(&mut md, r);
@@ -173,18 +188,23 @@ fn systems(md: &mut String, r: &Results) {
 
 fn handling(md: &mut String, r: &Results, variant: Variant, title: &str) {
     let _ = writeln!(md, "{title}");
-    let chain_col = variant == Variant::ChatForward;
+    let chain_col = matches!(variant, Variant::ChatForward | Variant::Paced);
     let _ = writeln!(
         md,
-        "| system | conns | req/s | × Go chi | p50 ms | p99 ms | errors | RSS idle MB | RSS peak MB |{}\n|---|---:|---:|---:|---:|---:|---:|---:|---:|{}",
+        "| system | conns | req/s | × Go chi | p50 ms | p99 ms | errors | CPU µs/req | RSS idle MB | RSS peak MB |{}\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}",
         if chain_col { " chain cost |" } else { "" },
         if chain_col { "---|" } else { "" }
     );
-    for &c in &r.plan.handling_conns {
+    let conns: Vec<u32> = if variant == Variant::Paced {
+        r.points.iter().filter(|p| p.variant == variant).map(|p| p.conns).take(1).collect()
+    } else {
+        r.plan.handling_conns.clone()
+    };
+    for c in conns {
         let go = r.point(variant, SystemId::GoChi, c).map(|p| p.wrk.rps);
         for p in r.points.iter().filter(|p| p.variant == variant && p.conns == c) {
             let mut row = format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 p.system.label(),
                 c,
                 rps(p.wrk.rps),
@@ -192,17 +212,23 @@ fn handling(md: &mut String, r: &Results, variant: Variant, title: &str) {
                 lat(p, p.wrk.p50_ms),
                 lat(p, p.wrk.p99_ms),
                 errors(p),
+                cpu(p.cpu_us_per_req),
                 mb(p.rss_idle_kb),
                 mb(p.rss_peak_kb)
             );
             if chain_col {
-                let cost = match (p.system, r.point(variant, SystemId::Wasmgate, c)) {
-                    (SystemId::WasmgateChain, Some(plain)) => format!(
-                        " {:+.0} % req/s, {:+.2} ms p50 |",
+                let plain = p.system.unchained().and_then(|u| r.point(variant, u, c));
+                let cost = match plain {
+                    Some(plain) if variant == Variant::Paced => match (p.cpu_us_per_req, plain.cpu_us_per_req) {
+                        (Some(a), Some(b)) => format!(" {:+.1} µs CPU/req |", a - b),
+                        _ => " |".into(),
+                    },
+                    Some(plain) => format!(
+                        " {:+.0} % req/s, {:+.1} µs CPU/req |",
                         (p.wrk.rps / plain.wrk.rps - 1.0) * 100.0,
-                        p.wrk.p50_ms - plain.wrk.p50_ms
+                        p.cpu_us_per_req.zip(plain.cpu_us_per_req).map_or(0.0, |(a, b)| a - b)
                     ),
-                    _ => " |".into(),
+                    None => " |".into(),
                 };
                 row.push_str(&cost);
             }
@@ -210,6 +236,44 @@ fn handling(md: &mut String, r: &Results, variant: Variant, title: &str) {
         }
     }
     let _ = writeln!(md);
+}
+
+/// Chat over one connection: the latency each system adds to the mock's own (`direct`).
+fn single(md: &mut String, r: &Results) {
+    let _ = writeln!(
+        md,
+        "## Governed lane: one connection\n\n\
+         Chat forwarded to the 0 ms mock over a single connection: nothing queues, so the added \
+         p50 and p99 (against the same load sent straight to the mock) are what the gateway itself \
+         costs a request.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| system | req/s | p50 ms | p99 ms | added p50 µs | added p99 µs | CPU µs/req |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
+    let direct = r.point(Variant::Single, SystemId::Direct, 1);
+    for p in r.points.iter().filter(|p| p.variant == Variant::Single) {
+        let added = |f: fn(&Point) -> f64| match direct {
+            Some(d) if p.system != SystemId::Direct => format!("{:+.0}", (f(p) - f(d)) * 1000.0),
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            p.system.label(),
+            rps(p.wrk.rps),
+            ms(p.wrk.p50_ms),
+            ms(p.wrk.p99_ms),
+            added(|p| p.wrk.p50_ms),
+            added(|p| p.wrk.p99_ms),
+            cpu(p.cpu_us_per_req)
+        );
+    }
+    let _ = writeln!(md);
+}
+
+fn cpu(us: Option<f64>) -> String {
+    us.map_or_else(|| "—".into(), |u| format!("{u:.1}"))
 }
 
 fn proxy_latency(md: &mut String, r: &Results) {

@@ -2,7 +2,8 @@
 //! measured minutes apart on the same machine:
 //!
 //! - handling (1 + 2): a 0 ms mock; `GET /health`, chat forwarded to the mock, and (Go, Python)
-//!   chat answered in-process;
+//!   chat answered in-process; then chat over one connection (latency added over `direct`) and
+//!   chat paced at ~3,000 req/s (CPU per request below saturation);
 //! - proxy (3 + 5): a 100 ms mock; chat forwarded at each connection count (scenario 3 reads the
 //!   100 and 1,000 points against `direct`);
 //! - SSE (4): a streaming mock; N concurrent streams on a freshly started system per step.
@@ -18,6 +19,7 @@ use anyhow::{Result, bail};
 use crate::model::{Idle, PlanInfo, Point, Results, SsePoint, SystemDesc, Variant};
 use crate::prepare;
 use crate::probe;
+use crate::process;
 use crate::rss::{self, Sampler};
 use crate::sse;
 use crate::systems::{self, MockSettings, Running, SystemId, Tools};
@@ -26,6 +28,10 @@ use crate::wrk::{self, Load};
 /// The non-streaming chat request (the report's body).
 pub const CHAT_BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"test"}]}"#;
 const CHAT_PATH: &str = "/v1/chat/completions";
+/// The paced chat load: this many connections, each waiting [`PACE_DELAY_MS`] before every
+/// request: about 3,000 req/s against a 0 ms mock.
+const PACED_CONNS: u32 = 30;
+const PACE_DELAY_MS: u32 = 10;
 
 /// How much of everything to run.
 #[derive(Debug, Clone)]
@@ -101,10 +107,11 @@ pub async fn run_all(tools: &Tools, plan: &Plan, systems: &[SystemId]) -> Result
         wall_seconds: 0.0,
     };
     let chat = wrk::post_script(&tools.tmp, "chat", CHAT_BODY)?;
-    if systems.contains(&SystemId::WasmgateChain) {
-        results.chain_cold_idle_kb = cold_start(tools, plan).await;
+    let paced = wrk::paced_script(&tools.tmp, "chat-paced", CHAT_BODY, PACE_DELAY_MS)?;
+    if let Some(&chain) = systems.iter().find(|s| s.is_chain()) {
+        results.chain_cold_idle_kb = cold_start(tools, plan, chain).await;
     }
-    handling(tools, plan, systems, &chat, &mut results).await?;
+    handling(tools, plan, systems, (&chat, &paced), &mut results).await?;
     proxy(tools, plan, systems, &chat, &mut results).await?;
     streaming(tools, plan, systems, &mut results).await?;
     Ok(results)
@@ -113,10 +120,10 @@ pub async fn run_all(tools: &Tools, plan: &Plan, systems: &[SystemId]) -> Result
 /// Starts the chained wasmgate once with an empty plugin cache (it compiles the plugins and
 /// fills `policy.cache-dir`); returns its idle RSS. Every measured start then loads them
 /// precompiled, as a production restart does.
-async fn cold_start(tools: &Tools, plan: &Plan) -> Option<u64> {
+async fn cold_start(tools: &Tools, plan: &Plan, chain: SystemId) -> Option<u64> {
     let (mock, upstream) =
         systems::start_mock(tools, MockSettings { latency_ms: 0, chunks: 8, chunk_interval_ms: 0 }).await.ok()?;
-    let running = systems::start(SystemId::WasmgateChain, tools, upstream).await.ok()?;
+    let running = systems::start(chain, tools, upstream).await.ok()?;
     tokio::time::sleep(plan.idle_wait).await;
     let idle = running.pid().map(rss::rss_kb);
     running.stop();
@@ -149,16 +156,28 @@ async fn start(
     }
 }
 
-/// Scenarios 1 and 2.
-async fn handling(tools: &Tools, plan: &Plan, systems: &[SystemId], chat: &Load, r: &mut Results) -> Result<()> {
-    println!("== scenarios 1 and 2: health and chat (0 ms mock)");
+/// Scenarios 1 and 2, then one connection and the paced load (`direct`: one connection only).
+async fn handling(
+    tools: &Tools,
+    plan: &Plan,
+    systems: &[SystemId],
+    (chat, paced): (&Load, &Load),
+    r: &mut Results,
+) -> Result<()> {
+    println!("== scenarios 1 and 2: health and chat (0 ms mock); one connection; paced");
     let (mock, upstream) =
         systems::start_mock(tools, MockSettings { latency_ms: 0, chunks: 8, chunk_interval_ms: 0 }).await?;
-    for &id in systems.iter().filter(|s| s.in_handling_scenarios()) {
+    let seconds = plan.info.handling_seconds;
+    let single = Step { variant: Variant::Single, path: CHAT_PATH, load: chat, conns: 1, seconds, smallest: true };
+    for &id in systems.iter().filter(|s| s.in_handling_scenarios() || **s == SystemId::Direct) {
         let Some(running) = start(id, tools, plan, upstream, r).await else { continue };
+        if id == SystemId::Direct {
+            measure(r, tools, plan, &running, single.clone()).await;
+            continue;
+        }
         check(r, id, "GET /health", check_health(&running).await);
         check(r, id, "POST chat (forwarded)", check_chat(&running, CHAT_PATH).await);
-        if id == SystemId::WasmgateChain {
+        if id.is_chain() {
             check(r, id, "chain refuses a wrong key", check_refuses_bad_key(&running).await);
         }
         if let Some(local) = id.local_chat_path() {
@@ -174,6 +193,10 @@ async fn handling(tools: &Tools, plan: &Plan, systems: &[SystemId], chat: &Load,
                 measure(r, tools, plan, &running, step(Variant::ChatLocal, local, chat)).await;
             }
         }
+        measure(r, tools, plan, &running, single.clone()).await;
+        let paced_step =
+            Step { variant: Variant::Paced, path: CHAT_PATH, load: paced, conns: PACED_CONNS, seconds, smallest: true };
+        measure(r, tools, plan, &running, paced_step).await;
         running.stop();
     }
     mock.stop();
@@ -259,6 +282,7 @@ async fn streaming(tools: &Tools, plan: &Plan, systems: &[SystemId], r: &mut Res
 }
 
 /// One wrk point to measure.
+#[derive(Clone)]
 struct Step<'a> {
     variant: Variant,
     path: &'a str,
@@ -277,7 +301,9 @@ async fn measure(r: &mut Results, tools: &Tools, plan: &Plan, running: &Running,
         let _ = wrk::run(&url, conns, Duration::from_secs(plan.info.warmup_seconds), load, &tools.tmp).await;
     }
     let sampler = running.pid().map(Sampler::start);
+    let cpu_before = running.pid().map(process::cpu_seconds);
     let stats = wrk::run(&url, conns, Duration::from_secs(seconds), load, &tools.tmp).await;
+    let cpu = running.pid().map(process::cpu_seconds).zip(cpu_before).map(|(after, before)| after - before);
     let peak = match sampler {
         Some(s) => s.finish().await,
         None => 0,
@@ -285,8 +311,9 @@ async fn measure(r: &mut Results, tools: &Tools, plan: &Plan, running: &Running,
     let id = running.id;
     match stats {
         Ok(w) => {
+            let cpu_us_per_req = cpu.filter(|_| w.requests > 0).map(|s| s * 1e6 / w.requests as f64);
             println!(
-                "  {:<16} {:<13} c={:<6} {:>10.0} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  errors {:>6}  peak RSS {} kB",
+                "  {:<18} {:<11} c={:<6} {:>10.0} req/s  p50 {:>8.2} ms  p99 {:>8.2} ms  errors {:>6}  CPU {:>6} µs/req  peak RSS {} kB",
                 id.id(),
                 format!("{variant:?}"),
                 conns,
@@ -294,6 +321,7 @@ async fn measure(r: &mut Results, tools: &Tools, plan: &Plan, running: &Running,
                 w.p50_ms,
                 w.p99_ms,
                 w.errors(),
+                cpu_us_per_req.map_or_else(|| "—".to_string(), |c| format!("{c:.1}")),
                 peak
             );
             if smallest {
@@ -305,7 +333,7 @@ async fn measure(r: &mut Results, tools: &Tools, plan: &Plan, running: &Running,
                 check(r, id, &format!("{variant:?} at c={conns}"), ok);
             }
             let rss_idle_kb = r.idle_kb(id).unwrap_or(0);
-            r.points.push(Point { variant, system: id, conns, wrk: w, rss_idle_kb, rss_peak_kb: peak });
+            r.points.push(Point { variant, system: id, conns, wrk: w, rss_idle_kb, rss_peak_kb: peak, cpu_us_per_req });
         }
         Err(e) => check(r, id, &format!("{variant:?} at c={conns}"), Err(e)),
     }

@@ -1,6 +1,7 @@
 //! The systems under test and how each is started on free loopback ports in front of a mock
-//! upstream: wasmgate without plugins, wasmgate with the full chain, the Go chi and FastAPI
-//! baselines, nginx, and "direct" (the load sent straight to the mock, the floor).
+//! upstream: wasmgate without plugins and with the full chain, each over an h2c and an HTTP/1.1
+//! upstream (the governed lane: providers differ), the Go chi and FastAPI baselines, nginx, and
+//! "direct" (the load sent straight to the mock, the floor).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,8 @@ pub enum SystemId {
     Direct,
     Wasmgate,
     WasmgateChain,
+    WasmgateH1,
+    WasmgateChainH1,
     GoChi,
     FastapiHttpx,
     FastapiAiohttp,
@@ -34,10 +37,12 @@ pub enum SystemId {
 
 impl SystemId {
     /// Every system, in report order.
-    pub const ALL: [SystemId; 7] = [
+    pub const ALL: [SystemId; 9] = [
         SystemId::Direct,
         SystemId::Wasmgate,
         SystemId::WasmgateChain,
+        SystemId::WasmgateH1,
+        SystemId::WasmgateChainH1,
         SystemId::GoChi,
         SystemId::FastapiHttpx,
         SystemId::FastapiAiohttp,
@@ -65,6 +70,8 @@ impl SystemId {
             SystemId::Direct => "direct",
             SystemId::Wasmgate => "wasmgate",
             SystemId::WasmgateChain => "wasmgate-chain",
+            SystemId::WasmgateH1 => "wasmgate-h1",
+            SystemId::WasmgateChainH1 => "wasmgate-chain-h1",
             SystemId::GoChi => "go-chi",
             SystemId::FastapiHttpx => "fastapi-httpx",
             SystemId::FastapiAiohttp => "fastapi-aiohttp",
@@ -75,12 +82,28 @@ impl SystemId {
     pub fn label(self) -> &'static str {
         match self {
             SystemId::Direct => "direct to mock (no gateway)",
-            SystemId::Wasmgate => "wasmgate, no plugins",
-            SystemId::WasmgateChain => "wasmgate, auth+rewrite+rate-limit",
+            SystemId::Wasmgate => "wasmgate, no plugins (h2c upstream)",
+            SystemId::WasmgateChain => "wasmgate, auth+rewrite+rate-limit (h2c upstream)",
+            SystemId::WasmgateH1 => "wasmgate, no plugins (HTTP/1.1 upstream)",
+            SystemId::WasmgateChainH1 => "wasmgate, auth+rewrite+rate-limit (HTTP/1.1 upstream)",
             SystemId::GoChi => "Go chi",
             SystemId::FastapiHttpx => "FastAPI + httpx",
             SystemId::FastapiAiohttp => "FastAPI + aiohttp",
             SystemId::Nginx => "nginx (plain reverse proxy)",
+        }
+    }
+
+    /// wasmgate with the plugin chain (either upstream protocol).
+    pub fn is_chain(self) -> bool {
+        matches!(self, SystemId::WasmgateChain | SystemId::WasmgateChainH1)
+    }
+
+    /// The same wasmgate without the chain (what the chain's cost is measured against).
+    pub fn unchained(self) -> Option<SystemId> {
+        match self {
+            SystemId::WasmgateChain => Some(SystemId::Wasmgate),
+            SystemId::WasmgateChainH1 => Some(SystemId::WasmgateH1),
+            _ => None,
         }
     }
 
@@ -102,7 +125,10 @@ impl SystemId {
         match self {
             SystemId::Direct => "wrk/SSE client straight to the mock".into(),
             SystemId::Wasmgate | SystemId::WasmgateChain => {
-                "HTTP/2 with prior knowledge (`http2 = true`): requests multiplexed over one h2c connection".into()
+                "HTTP/2 with prior knowledge (`http2 = true`): up to 16 h2c connections, 100 streams each, least loaded first".into()
+            }
+            SystemId::WasmgateH1 | SystemId::WasmgateChainH1 => {
+                "HTTP/1.1 keep-alive pool (`http2 = false`), 16 lanes, 100 requests in flight each".into()
             }
             SystemId::GoChi => format!(
                 "HTTP/1.1 keep-alive pool, `MaxConnsPerHost = {BASELINE_POOL}` (more requests wait for a connection)"
@@ -176,10 +202,11 @@ pub async fn start(id: SystemId, tools: &Tools, upstream: SocketAddr) -> Result<
     let log = tools.tmp.join(format!("{}.log", id.id()));
     let cmd = match id {
         SystemId::Direct => bail!("direct has no process of its own"),
-        SystemId::Wasmgate | SystemId::WasmgateChain => {
+        SystemId::Wasmgate | SystemId::WasmgateChain | SystemId::WasmgateH1 | SystemId::WasmgateChainH1 => {
             let config = tools.tmp.join(format!("{}.toml", id.id()));
             let cache = tools.tmp.join("plugin-cache");
-            let text = wasmgate_config(addr, admin, upstream, (id == SystemId::WasmgateChain).then_some(&*cache));
+            let http2 = matches!(id, SystemId::Wasmgate | SystemId::WasmgateChain);
+            let text = wasmgate_config(addr, admin, upstream, id.is_chain().then_some(&*cache), http2);
             std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
             let mut cmd = Command::new(&tools.wasmgate);
             cmd.arg("serve").arg("--config").arg(&config).env("WASMGATE_LOG", "warn");
@@ -217,12 +244,18 @@ pub async fn start(id: SystemId, tools: &Tools, upstream: SocketAddr) -> Result<
     Ok(Running { id, addr, proc: Some(proc) })
 }
 
-/// wasmgate's config: the mock over h2c; with a chain (`Some(cache dir)`), auth-keys (demo key) +
+/// wasmgate's config: the mock over h2c (`http2`) or HTTP/1.1; with a chain (`Some(cache dir)`), auth-keys (demo key) +
 /// rewrite (alias, cap) + rate-limit (limits far above what a bench reaches, so nothing is
 /// rejected), precompiled into `policy.cache-dir` as a production restart would find them.
-pub fn wasmgate_config(listen: SocketAddr, admin: SocketAddr, upstream: SocketAddr, chain: Option<&Path>) -> String {
+pub fn wasmgate_config(
+    listen: SocketAddr,
+    admin: SocketAddr,
+    upstream: SocketAddr,
+    chain: Option<&Path>,
+    http2: bool,
+) -> String {
     let head = format!(
-        "[server]\nlisten = \"{listen}\"\nadmin-listen = \"{admin}\"\n\n[upstreams.mock]\nendpoints = [\"http://{upstream}/v1\"]\nhttp2 = true\n\n"
+        "[server]\nlisten = \"{listen}\"\nadmin-listen = \"{admin}\"\n\n[upstreams.mock]\nendpoints = [\"http://{upstream}/v1\"]\nhttp2 = {http2}\n\n"
     );
     let Some(cache) = chain else {
         return head + "[[models]]\nname = \"gpt-4o-mini\"\nupstream = \"mock\"\n";

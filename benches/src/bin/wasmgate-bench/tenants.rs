@@ -89,16 +89,6 @@ async fn start(tools: &Tools, name: &str, text: impl Fn(SocketAddr, SocketAddr) 
     Ok(Gateway { proc, addr, admin, config, started_in: began.elapsed() })
 }
 
-/// utime + stime of `pid`, seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    // Fields after the `(comm)`: state is field 3; utime and stime are 14 and 15.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// A wrk script POSTing the chat body with keys `0..n` in turn (one per request, round robin).
 fn rotating_script(dir: &Path, name: &str, n: usize) -> Result<wrk::Load> {
     let path = dir.join(format!("{name}.lua"));
@@ -201,9 +191,9 @@ pub async fn run(tools: &Tools, quick: bool) -> Result<String> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let idle_mb = rss::rss_kb(gw.proc.pid) as f64 / 1024.0;
         let load = rotating_script(&tools.tmp, "key-last", 1)?;
-        let before = cpu_seconds(gw.proc.pid);
+        let before = crate::process::cpu_seconds(gw.proc.pid);
         let s = wrk::run(&format!("http://{}/v1/chat/completions", gw.addr), 50, load_for, &load, &tools.tmp).await?;
-        let cpu = cpu_seconds(gw.proc.pid) - before;
+        let cpu = crate::process::cpu_seconds(gw.proc.pid) - before;
         let per = if s.requests > 0 { cpu / s.requests as f64 * 1e6 } else { 0.0 };
         let _ = writeln!(md, "| {k} | {:.2} | {idle_mb:.1} | {:.0} | {per:.1} |", gw.started_in.as_secs_f64(), s.rps);
         if s.errors() > 0 {

@@ -41,9 +41,19 @@ pub enum Load {
 
 /// Writes the Lua script that POSTs `body` as JSON with the demo key.
 pub fn post_script(dir: &Path, name: &str, body: &str) -> Result<Load> {
+    script(dir, name, body, "")
+}
+
+/// [`post_script`], paced: each connection waits `delay_ms` before each request (wrk's
+/// `delay()` hook), so `c` connections send about `c / (delay + latency)` requests a second.
+pub fn paced_script(dir: &Path, name: &str, body: &str, delay_ms: u32) -> Result<Load> {
+    script(dir, name, body, &format!("function delay() return {delay_ms} end\n"))
+}
+
+fn script(dir: &Path, name: &str, body: &str, extra: &str) -> Result<Load> {
     let path = dir.join(format!("{name}.lua"));
     let lua = format!(
-        "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {}\"\n",
+        "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {}\"\n{extra}",
         crate::systems::DEMO_KEY
     );
     std::fs::write(&path, lua).with_context(|| format!("writing {}", path.display()))?;
@@ -55,7 +65,8 @@ pub fn post_script(dir: &Path, name: &str, body: &str) -> Result<Load> {
 /// make this crate's build of wasmgate differ from `cargo build -p wasmgate`).
 pub async fn run(url: &str, conns: u32, duration: Duration, load: &Load, scratch: &Path) -> Result<WrkStats> {
     let mut cmd = Command::new("wrk");
-    cmd.arg("-t2").arg(format!("-c{conns}")).arg(format!("-d{}s", duration.as_secs().max(1))).args([
+    // Two threads, or one for a single connection (wrk needs a connection per thread).
+    cmd.arg(format!("-t{}", conns.clamp(1, 2))).arg(format!("-c{conns}")).arg(format!("-d{}s", duration.as_secs().max(1))).args([
         "--timeout",
         "10s",
         "--latency",
