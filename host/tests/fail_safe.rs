@@ -130,7 +130,18 @@ fn plugin_check_prints_the_declared_defaults() {
         let line = stdout.lines().find(|l| l.starts_with("defaults:")).unwrap_or_default();
         assert!(line.contains(want), "{file}: {stdout}");
     }
-    let out = std::process::Command::new(bin).args(["plugin", "check", art::REWRITE]).output().unwrap();
+    // The reference plugins declare the request headers they read (only those are handed in).
+    for (file, want) in [
+        (art::REWRITE, "defaults: headers = [] "),
+        (art::AUTH_KEYS, "defaults: headers = [\"authorization\", \"x-api-key\"] "),
+        // Both macros write into one section: the linker joins them.
+        (art::AUTH_JWT, "defaults: failure = \"fail-closed\", headers = [\"authorization\"] "),
+    ] {
+        let out = std::process::Command::new(bin).args(["plugin", "check", file]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(want), "{file}: {stdout}");
+    }
+    let out = std::process::Command::new(bin).args(["plugin", "check", art::TRAP]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("defaults: none declared"), "{stdout}");
 }

@@ -23,3 +23,8 @@ impl AuthPlugin for AuthJwt {
 }
 
 wasmgate_sdk::export_auth!(AuthJwt);
+
+// A token check skipped is a bypass: never fail open, whatever the kind's default.
+wasmgate_sdk::declare_defaults!(failure = "fail-closed");
+// The token comes as `Authorization: Bearer`.
+wasmgate_sdk::declare_headers!("authorization");

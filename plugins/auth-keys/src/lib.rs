@@ -25,3 +25,5 @@ impl AuthPlugin for AuthKeys {
 }
 
 wasmgate_sdk::export_auth!(AuthKeys);
+// The key comes in one of these (the `header` config picks which).
+wasmgate_sdk::declare_headers!("authorization", "x-api-key");

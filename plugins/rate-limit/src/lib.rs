@@ -43,3 +43,5 @@ impl RateLimitPlugin for RateLimit {
 }
 
 wasmgate_sdk::export_rate_limit!(RateLimit);
+// Counters are kept per identity, tenant, model or client address, never per header.
+wasmgate_sdk::declare_headers!();

@@ -22,3 +22,5 @@ impl RewritePlugin for Rewrite {
 }
 
 wasmgate_sdk::export_rewrite!(Rewrite);
+// Rules match the model, max-tokens and body, never a header: none is copied in.
+wasmgate_sdk::declare_headers!();

@@ -16,7 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::bindings::rate_limit::Admission;
-use super::bindings::types::Decision;
+use super::bindings::types::{self as wit, Decision};
 use super::convert;
 use super::plugin::{Bindings, FailureKind, FailurePolicy, Plugin};
 use super::view::{Edit, Identity, LocalResponse, Outcome, RequestView, Usage};
@@ -142,8 +142,9 @@ impl Chain {
     ) -> Result<ChainOutcome, PolicyFailure> {
         let end = range.end.min(self.plugins.len());
         for p in self.plugins.get(range.start.min(end)..end).unwrap_or_default() {
-            let body = if p.spec.pass_body { subject.body() } else { Bytes::new() };
-            let step = match call(p, view, &body).await {
+            let body = if p.spec.pass_body { Some(subject.body()) } else { None };
+            let req = convert::request(view, p.kind(), p.declared(), body.as_deref());
+            let step = match call(p, view, body.as_ref().map_or(0, Bytes::len), &req).await {
                 Ok(step) => step,
                 Err(kind) => {
                     metrics::counter!("wasmgate_plugin_failures_total", "plugin" => p.id().to_string(), "kind" => kind.label())
@@ -197,8 +198,8 @@ fn breaker_scope(view: &RequestView) -> &str {
 }
 
 /// One plugin call, with the body limit, the breaker, the deadline, and the instance's fate.
-async fn call(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<Step, FailureKind> {
-    if p.spec.pass_body && body.len() > p.body_limit() {
+async fn call(p: &Plugin, view: &RequestView, body_len: usize, req: &wit::Request) -> Result<Step, FailureKind> {
+    if p.spec.pass_body && body_len > p.body_limit() {
         p.record(FailureKind::BodyTooLarge.label(), std::time::Duration::ZERO);
         return Err(FailureKind::BodyTooLarge);
     }
@@ -209,7 +210,7 @@ async fn call(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<Step, Failu
         return Err(FailureKind::BreakerOpen);
     };
     let started = Instant::now();
-    let result = call_inner(p, view, body).await;
+    let result = call_inner(p, view, req).await;
     match &result {
         Ok((_, decision)) => {
             guard.success();
@@ -228,13 +229,12 @@ async fn call(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<Step, Failu
     result.map(|(s, _)| s)
 }
 
-async fn call_inner(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<(Step, &'static str), FailureKind> {
-    let req = convert::request(view, p.kind(), p.spec.pass_body.then_some(body));
+async fn call_inner(p: &Plugin, view: &RequestView, req: &wit::Request) -> Result<(Step, &'static str), FailureKind> {
     let mut inst = p.checkout(&view.id).await?;
     let super::plugin::Instance { store, bindings, .. } = &mut inst;
     let limit = p.call_timeout();
     let out = match bindings {
-        Bindings::Auth(b) => tokio::time::timeout(limit, b.call_authenticate(&mut *store, &req)).await.map(|r| {
+        Bindings::Auth(b) => tokio::time::timeout(limit, b.call_authenticate(&mut *store, req)).await.map(|r| {
             r.map(|d| match d {
                 super::bindings::auth::AuthDecision::Allow(i) => {
                     convert::identity(i).map(|i| (Step::Identity(i), "allow"))
@@ -245,9 +245,9 @@ async fn call_inner(p: &Plugin, view: &RequestView, body: &[u8]) -> Result<(Step
             })
         }),
         Bindings::Rewrite(b) => {
-            tokio::time::timeout(limit, b.call_rewrite(&mut *store, &req)).await.map(|r| r.map(decision_step))
+            tokio::time::timeout(limit, b.call_rewrite(&mut *store, req)).await.map(|r| r.map(decision_step))
         }
-        Bindings::RateLimit(b) => tokio::time::timeout(limit, b.call_admit(&mut *store, &req)).await.map(|r| {
+        Bindings::RateLimit(b) => tokio::time::timeout(limit, b.call_admit(&mut *store, req)).await.map(|r| {
             r.map(|Admission { decision, reservation }| match decision_step(decision)? {
                 (Step::Edits(e), d) => Ok((Step::Admit(e, reservation), d)),
                 (Step::Continue, d) => Ok((Step::Admit(Vec::new(), reservation), d)),

@@ -2,6 +2,7 @@
 //! output is untrusted input to the gateway.
 
 use super::bindings::types as wit;
+use super::defaults::PluginDefaults;
 use super::plugin::{FailureKind, PluginKind};
 use super::view::{Edit, Identity, LocalResponse, Outcome, RequestView, Usage};
 
@@ -14,9 +15,15 @@ fn is_credential(name: &str) -> bool {
     matches!(name, "authorization" | "x-api-key" | "cookie" | "proxy-authorization")
 }
 
-/// The WIT request for one plugin: credentials only for auth, the body only if asked for.
-pub fn request(view: &RequestView, kind: PluginKind, body: Option<&[u8]>) -> wit::Request {
-    let headers = view.headers.iter().filter(|(n, _)| kind == PluginKind::Auth || !is_credential(n)).cloned().collect();
+/// The WIT request for one plugin: the headers it declares it reads (all without a
+/// declaration), credentials only for auth, the body only if asked for.
+pub fn request(view: &RequestView, kind: PluginKind, declared: &PluginDefaults, body: Option<&[u8]>) -> wit::Request {
+    let headers = view
+        .headers
+        .iter()
+        .filter(|(n, _)| (kind == PluginKind::Auth || !is_credential(n)) && declared.reads_header(n))
+        .cloned()
+        .collect();
     wit::Request {
         id: view.id.clone(),
         method: view.method.clone(),

@@ -192,7 +192,7 @@ proptest! {
         headers.push(("cookie".into(), "s=1".into()));
         let view = RequestView { headers, ..RequestView::default() };
         for kind in [PluginKind::Auth, PluginKind::Rewrite, PluginKind::RateLimit] {
-            let req = request(&view, kind, pass_body.then_some(body.as_slice()));
+            let req = request(&view, kind, &PluginDefaults::default(), pass_body.then_some(body.as_slice()));
             let creds = req.headers.iter().filter(|(n, _)| is_credential(n)).count();
             if kind == PluginKind::Auth {
                 prop_assert!(creds >= 2);
@@ -200,6 +200,15 @@ proptest! {
                 prop_assert_eq!(creds, 0);
             }
             prop_assert_eq!(req.body.is_some(), pass_body);
+            // A plugin declaring the headers it reads gets those only (credentials still only
+            // if it is an auth plugin), in the client's order.
+            let declared = PluginDefaults { headers: Some(vec!["authorization".to_string(), view.headers[0].0.clone()].into()), ..PluginDefaults::default() };
+            let req = request(&view, kind, &declared, None);
+            let want: Vec<_> = view.headers.iter()
+                .filter(|(n, _)| declared.reads_header(n) && (kind == PluginKind::Auth || !is_credential(n)))
+                .cloned().collect();
+            prop_assert_eq!(&req.headers, &want);
+            prop_assert!(req.headers.iter().all(|(n, _)| n == "authorization" || *n == view.headers[0].0));
         }
     }
 }

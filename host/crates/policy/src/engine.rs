@@ -109,7 +109,10 @@ struct Linked {
 pub(crate) struct Slots {
     /// Signalled whenever a plugin instance is returned or dropped: calls waiting for a slot of
     /// a full pool retry then.
-    pub(crate) freed: tokio::sync::Notify,
+    freed: tokio::sync::Notify,
+    /// Calls registered for `freed` right now: with none, returning or dropping an instance
+    /// skips the signal (its lock and a shared atomic write on every call; see [`Waiting`]).
+    waiting: AtomicUsize,
     /// Instances alive (running a call or idle).
     pub(crate) live: AtomicUsize,
     /// Instances made since the start (canaries included).
@@ -119,6 +122,16 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
+    /// An instance was returned or dropped: wakes the calls waiting for one, if any. The
+    /// waiter counts itself before it looks (see [`Waiting`]); this reads the count after the
+    /// change it signals, so one of the two always sees the other.
+    pub(crate) fn signal_freed(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.freed.notify_waiters();
+        }
+    }
+
     pub(crate) fn count_evicted(&self, why: Eviction, n: usize) {
         let i = match why {
             Eviction::Budget => 0,
@@ -126,6 +139,29 @@ impl Slots {
             Eviction::Capacity => 2,
         };
         self.evicted[i].fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// A call waiting for an instance of a full pool or of a plugin being instantiated: counted
+/// in [`Slots::waiting`] while it lives, so [`Slots::signal_freed`] knows to signal.
+pub(crate) struct Waiting<'a>(&'a Slots);
+
+impl<'a> Waiting<'a> {
+    pub(crate) fn new(slots: &'a Slots) -> Self {
+        slots.waiting.fetch_add(1, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        Waiting(slots)
+    }
+
+    /// Registers for the next signal; enable the result before looking for an instance.
+    pub(crate) fn freed(&self) -> tokio::sync::futures::Notified<'a> {
+        self.0.freed.notified()
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

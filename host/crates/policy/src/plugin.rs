@@ -21,7 +21,7 @@ use super::bindings::rate_limit::RateLimit;
 use super::bindings::rewrite::Rewrite;
 use super::breaker::{BreakerState, Breakers, CallGuard};
 use super::defaults::PluginDefaults;
-use super::engine::{LoadError, PolicyEngine, Slots};
+use super::engine::{LoadError, PolicyEngine, Slots, Waiting};
 use super::host::{Capabilities, HostState};
 use super::idle::Eviction;
 pub use super::spec::{DEFAULT_BODY_LIMIT, FailureKind, FailurePolicy, PluginKind, PluginSource, PluginSpec};
@@ -69,7 +69,7 @@ impl FreedSignal {
 impl Drop for FreedSignal {
     fn drop(&mut self) {
         self.0.live.fetch_sub(1, Ordering::Relaxed);
-        self.0.freed.notify_waiters();
+        self.0.signal_freed();
     }
 }
 
@@ -234,8 +234,8 @@ impl Plugin {
     }
 
     /// What the component declares about itself (`wasmgate:defaults`).
-    pub fn declared(&self) -> PluginDefaults {
-        self.declared
+    pub fn declared(&self) -> &PluginDefaults {
+        &self.declared
     }
 
     /// Same settings apart from the component bytes (compared by hash elsewhere).
@@ -337,12 +337,17 @@ impl Plugin {
     /// configure deadline) rather than making its own. Without that, 50 concurrent requests
     /// reaching a cold plugin whose `configure` takes 300 ms each ran `configure`, 50 times.
     pub async fn checkout(&self, request_id: &str) -> Result<Instance, FailureKind> {
+        // The common case, a warm instance idle: no waiting, no signal registration.
+        if let Some(inst) = self.engine.idle().take(self.owner) {
+            return Ok(self.arm(inst, request_id));
+        }
         let now = tokio::time::Instant::now();
         let deadline = now + self.capacity_wait();
         let creation_deadline = deadline + self.spec.configure_timeout;
-        let mut inst = loop {
+        let waiting = Waiting::new(self.engine.slots());
+        let inst = loop {
             // Registered before looking, so a slot freed in between is not missed.
-            let freed = self.engine.slots().freed.notified();
+            let freed = waiting.freed();
             tokio::pin!(freed);
             freed.as_mut().enable();
             if let Some(i) = self.engine.idle().take(self.owner) {
@@ -375,16 +380,21 @@ impl Plugin {
                     // Calls waiting for this creation try for themselves. (Not after a success:
                     // they wake when the instance is returned; nor after a full pool: our own
                     // wait above would see this very signal and spin.)
-                    self.engine.slots().freed.notify_waiters();
+                    self.engine.slots().signal_freed();
                     return Err(FailureKind::Instantiate);
                 }
             }
         };
+        Ok(self.arm(inst, request_id))
+    }
+
+    /// Readies an instance for a call: the request it serves, a full deadline.
+    fn arm(&self, mut inst: Instance, request_id: &str) -> Instance {
         inst.store.data_mut().request_id.clear();
         inst.store.data_mut().request_id.push_str(request_id);
         inst.store.data_mut().ticks_left = self.ticks;
         inst.store.set_epoch_deadline(1);
-        Ok(inst)
+        inst
     }
 
     /// Returns a cleanly used instance to the shared idle pool (or drops it when worn out);
@@ -409,7 +419,7 @@ impl Plugin {
         }
         drop(evicted);
         // A request of this plugin may be waiting for a slot: this one is free now.
-        self.engine.slots().freed.notify_waiters();
+        self.engine.slots().signal_freed();
     }
 
     /// How long a call waits for an instance when the pool is full: about one call's length,
