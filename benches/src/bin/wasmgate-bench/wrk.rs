@@ -66,11 +66,10 @@ fn script(dir: &Path, name: &str, body: &str, extra: &str) -> Result<Load> {
 pub async fn run(url: &str, conns: u32, duration: Duration, load: &Load, scratch: &Path) -> Result<WrkStats> {
     let mut cmd = Command::new("wrk");
     // Two threads, or one for a single connection (wrk needs a connection per thread).
-    cmd.arg(format!("-t{}", conns.clamp(1, 2))).arg(format!("-c{conns}")).arg(format!("-d{}s", duration.as_secs().max(1))).args([
-        "--timeout",
-        "10s",
-        "--latency",
-    ]);
+    cmd.arg(format!("-t{}", conns.clamp(1, 2)))
+        .arg(format!("-c{conns}"))
+        .arg(format!("-d{}s", duration.as_secs().max(1)))
+        .args(["--timeout", "10s", "--latency"]);
     if let Load::PostJson(script) = load {
         cmd.arg("-s").arg(script);
     }
