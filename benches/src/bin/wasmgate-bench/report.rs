@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::model::{Point, Results, Variant};
+use crate::scenarios::PACED_CONNS;
 use crate::systems::SystemId;
 use crate::targets;
 
@@ -195,11 +196,7 @@ fn handling(md: &mut String, r: &Results, variant: Variant, title: &str) {
         if chain_col { " chain cost |" } else { "" },
         if chain_col { "---|" } else { "" }
     );
-    let conns: Vec<u32> = if variant == Variant::Paced {
-        r.points.iter().filter(|p| p.variant == variant).map(|p| p.conns).take(1).collect()
-    } else {
-        r.plan.handling_conns.clone()
-    };
+    let conns = if variant == Variant::Paced { vec![PACED_CONNS] } else { r.plan.handling_conns.clone() };
     for c in conns {
         let go = r.point(variant, SystemId::GoChi, c).map(|p| p.wrk.rps);
         for p in r.points.iter().filter(|p| p.variant == variant && p.conns == c) {
@@ -218,16 +215,14 @@ fn handling(md: &mut String, r: &Results, variant: Variant, title: &str) {
             );
             if chain_col {
                 let plain = p.system.unchained().and_then(|u| r.point(variant, u, c));
+                let cpu_added = plain
+                    .and_then(|plain| p.cpu_us_per_req.zip(plain.cpu_us_per_req))
+                    .map_or_else(|| "—".to_string(), |(a, b)| format!("{:+.1}", a - b));
                 let cost = match plain {
-                    Some(plain) if variant == Variant::Paced => match (p.cpu_us_per_req, plain.cpu_us_per_req) {
-                        (Some(a), Some(b)) => format!(" {:+.1} µs CPU/req |", a - b),
-                        _ => " |".into(),
-                    },
-                    Some(plain) => format!(
-                        " {:+.0} % req/s, {:+.1} µs CPU/req |",
-                        (p.wrk.rps / plain.wrk.rps - 1.0) * 100.0,
-                        p.cpu_us_per_req.zip(plain.cpu_us_per_req).map_or(0.0, |(a, b)| a - b)
-                    ),
+                    Some(_) if variant == Variant::Paced => format!(" {cpu_added} µs CPU/req |"),
+                    Some(plain) => {
+                        format!(" {:+.0} % req/s, {cpu_added} µs CPU/req |", (p.wrk.rps / plain.wrk.rps - 1.0) * 100.0)
+                    }
                     None => " |".into(),
                 };
                 row.push_str(&cost);

@@ -30,7 +30,7 @@ pub const CHAT_BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user"
 const CHAT_PATH: &str = "/v1/chat/completions";
 /// The paced chat load: this many connections, each waiting [`PACE_DELAY_MS`] before every
 /// request: about 3,000 req/s against a 0 ms mock.
-const PACED_CONNS: u32 = 30;
+pub const PACED_CONNS: u32 = 30;
 const PACE_DELAY_MS: u32 = 10;
 
 /// How much of everything to run.

@@ -16,7 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::bindings::rate_limit::Admission;
-use super::bindings::types::{self as wit, Decision};
+use super::bindings::types::Decision;
 use super::convert;
 use super::plugin::{Bindings, FailureKind, FailurePolicy, Plugin};
 use super::view::{Edit, Identity, LocalResponse, Outcome, RequestView, Usage};
@@ -143,8 +143,7 @@ impl Chain {
         let end = range.end.min(self.plugins.len());
         for p in self.plugins.get(range.start.min(end)..end).unwrap_or_default() {
             let body = if p.spec.pass_body { Some(subject.body()) } else { None };
-            let req = convert::request(view, p.kind(), p.declared(), body.as_deref());
-            let step = match call(p, view, body.as_ref().map_or(0, Bytes::len), &req).await {
+            let step = match call(p, view, body.as_deref()).await {
                 Ok(step) => step,
                 Err(kind) => {
                     metrics::counter!("wasmgate_plugin_failures_total", "plugin" => p.id().to_string(), "kind" => kind.label())
@@ -198,8 +197,8 @@ fn breaker_scope(view: &RequestView) -> &str {
 }
 
 /// One plugin call, with the body limit, the breaker, the deadline, and the instance's fate.
-async fn call(p: &Plugin, view: &RequestView, body_len: usize, req: &wit::Request) -> Result<Step, FailureKind> {
-    if p.spec.pass_body && body_len > p.body_limit() {
+async fn call(p: &Plugin, view: &RequestView, body: Option<&[u8]>) -> Result<Step, FailureKind> {
+    if body.is_some_and(|b| b.len() > p.body_limit()) {
         p.record(FailureKind::BodyTooLarge.label(), std::time::Duration::ZERO);
         return Err(FailureKind::BodyTooLarge);
     }
@@ -210,7 +209,7 @@ async fn call(p: &Plugin, view: &RequestView, body_len: usize, req: &wit::Reques
         return Err(FailureKind::BreakerOpen);
     };
     let started = Instant::now();
-    let result = call_inner(p, view, req).await;
+    let result = call_inner(p, view, body).await;
     match &result {
         Ok((_, decision)) => {
             guard.success();
@@ -229,7 +228,10 @@ async fn call(p: &Plugin, view: &RequestView, body_len: usize, req: &wit::Reques
     result.map(|(s, _)| s)
 }
 
-async fn call_inner(p: &Plugin, view: &RequestView, req: &wit::Request) -> Result<(Step, &'static str), FailureKind> {
+async fn call_inner(p: &Plugin, view: &RequestView, body: Option<&[u8]>) -> Result<(Step, &'static str), FailureKind> {
+    // Made after the body limit and the breaker let the call through: a refused call copies
+    // nothing (the body, lossily decoded, can be megabytes).
+    let req = &convert::request(view, p.kind(), p.declared(), body);
     let mut inst = p.checkout(&view.id).await?;
     let super::plugin::Instance { store, bindings, .. } = &mut inst;
     let limit = p.call_timeout();

@@ -11,7 +11,7 @@ const MAX_HEADER_VALUE: usize = 64 << 10;
 const MAX_EDITS: usize = 256;
 
 /// Headers only auth plugins may see.
-fn is_credential(name: &str) -> bool {
+pub(crate) fn is_credential(name: &str) -> bool {
     matches!(name, "authorization" | "x-api-key" | "cookie" | "proxy-authorization")
 }
 

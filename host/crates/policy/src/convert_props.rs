@@ -202,13 +202,13 @@ proptest! {
             prop_assert_eq!(req.body.is_some(), pass_body);
             // A plugin declaring the headers it reads gets those only (credentials still only
             // if it is an auth plugin), in the client's order.
-            let declared = PluginDefaults { headers: Some(vec!["authorization".to_string(), view.headers[0].0.clone()].into()), ..PluginDefaults::default() };
+            let first = view.headers[0].0.clone();
+            let declared = PluginDefaults { headers: Some(vec!["authorization".to_string(), first.clone()].into()), ..PluginDefaults::default() };
             let req = request(&view, kind, &declared, None);
             let want: Vec<_> = view.headers.iter()
-                .filter(|(n, _)| declared.reads_header(n) && (kind == PluginKind::Auth || !is_credential(n)))
+                .filter(|(n, _)| (n == "authorization" || *n == first) && (kind == PluginKind::Auth || !is_credential(n)))
                 .cloned().collect();
             prop_assert_eq!(&req.headers, &want);
-            prop_assert!(req.headers.iter().all(|(n, _)| n == "authorization" || *n == view.headers[0].0));
         }
     }
 }

@@ -305,6 +305,14 @@ impl PolicyEngine {
                 };
                 let declared = PluginDefaults::read(&bytes)
                     .map_err(|reason| LoadError::Defaults { id: spec.id.clone(), reason })?;
+                // Once per component (this is the link cache's miss): a declaration the gateway
+                // cannot honour is the author's mistake, said where `plugin check` shows it too.
+                if spec.kind != PluginKind::Auth {
+                    let declared_headers = declared.headers.iter().flat_map(|h| h.iter());
+                    for h in declared_headers.filter(|h| super::convert::is_credential(h)) {
+                        tracing::warn!(plugin = %spec.id, header = %h, "the plugin declares a credential header; only auth plugins are handed credentials, so it never gets it");
+                    }
+                }
                 let component = self.component(&spec.id, &sha, bytes).await?;
                 let pre = self
                     .0
