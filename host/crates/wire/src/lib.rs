@@ -6,6 +6,7 @@
 //! Used by the gateway (`host/`), and by anything that must read or write the same wire format
 //! without a server (tests, tools).
 
+pub mod dialect;
 pub mod edit;
 pub mod error;
 pub mod events;

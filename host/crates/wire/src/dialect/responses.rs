@@ -1,0 +1,1 @@
+//! OpenAI Responses ↔ OpenAI chat (see the parent module).
