@@ -6,8 +6,8 @@
 //! **Chat is the hub.** Every ingress reaches every egress through it: a request goes
 //! `ingress → chat → egress` (a step is skipped where a side *is* chat), a response comes back
 //! `egress → chat → ingress`. Where ingress and egress match, nothing is translated: the body
-//! passes untouched and only its usage is read ([`anthropic::read_usage`],
-//! [`responses::read_usage`]). The hub carries what plain chat cannot say in two extension
+//! passes untouched and only its usage is read (each dialect module's usage reader, into a
+//! [`StreamUsage`]). The hub carries what plain chat cannot say in two extension
 //! fields of a chat delta or message, which no OpenAI SDK rejects: `reasoning_content` (the
 //! thinking text, as DeepSeek, vLLM and others send it) and `reasoning_signature` (Anthropic's
 //! signature of a thinking block, so it survives a round trip).
@@ -17,25 +17,22 @@
 pub mod anthropic;
 pub mod responses;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Usage;
-use crate::error::ApiError;
+use crate::error::{ApiError, error_body};
 use crate::events::SseEvent;
 
-/// An API shape a client speaks (by the endpoint it calls) or an upstream speaks (by config).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+/// An API shape a client speaks (by the endpoint it calls) or an upstream speaks (by config,
+/// parsed with [`Dialect::from_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Dialect {
     /// `POST /chat/completions` (also the legacy `/completions` and `/embeddings`).
     #[default]
-    #[serde(rename = "openai-chat")]
     OpenAiChat,
     /// `POST /responses`.
-    #[serde(rename = "openai-responses")]
     OpenAiResponses,
     /// `POST /messages` (Anthropic).
-    #[serde(rename = "anthropic")]
     Anthropic,
 }
 
@@ -136,16 +133,18 @@ impl ErrorFields {
 
     /// The error body in `dialect`'s shape.
     pub fn body(&self, dialect: Dialect) -> Vec<u8> {
-        let v = match dialect {
+        match dialect {
             // Responses errors are OpenAI errors.
-            Dialect::OpenAiChat | Dialect::OpenAiResponses => json!({"error": {
-                "message": self.message, "type": self.kind, "param": self.param, "code": self.code,
-            }}),
-            Dialect::Anthropic => json!({"type": "error", "error": {
-                "type": anthropic_type(self.status, &self.kind), "message": self.message,
-            }}),
-        };
-        serde_json::to_vec(&v).unwrap_or_default()
+            Dialect::OpenAiChat | Dialect::OpenAiResponses => {
+                error_body(&self.message, &self.kind, self.param.as_deref(), self.code.as_deref())
+            }
+            Dialect::Anthropic => {
+                let v = json!({"type": "error", "error": {
+                    "type": anthropic_type(self.status, &self.kind), "message": self.message,
+                }});
+                serde_json::to_vec(&v).unwrap_or_default()
+            }
+        }
     }
 
     /// The error as the last event of a stream in `dialect` (a translator that keeps a
@@ -232,4 +231,113 @@ pub struct StreamUsage {
     pub usage: Option<Usage>,
     /// Bytes of model output seen (text, thinking, tool names and arguments), unescaped.
     pub output_bytes: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn fields(status: u16, kind: &str, code: Option<&str>) -> ErrorFields {
+        ErrorFields {
+            status,
+            message: "no".into(),
+            kind: kind.into(),
+            param: Some("model".into()),
+            code: code.map(str::to_string),
+        }
+    }
+
+    fn json(bytes: &[u8]) -> Value {
+        serde_json::from_slice(bytes).unwrap()
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_none() {
+        for d in [Dialect::OpenAiChat, Dialect::OpenAiResponses, Dialect::Anthropic] {
+            assert_eq!(Dialect::from_name(d.name()), Some(d));
+        }
+        assert_eq!(Dialect::from_name("anthropic-messages"), None);
+    }
+
+    #[test]
+    fn an_api_error_renders_as_each_dialect_expects() {
+        let e = ApiError::model_not_found("nope");
+        let f = ErrorFields::from_api(&e);
+        assert_eq!(json(&f.body(Dialect::OpenAiChat)), json(&e.body()), "the OpenAI shape is the gateway's own");
+        assert_eq!(f.body(Dialect::OpenAiResponses), f.body(Dialect::OpenAiChat));
+        let a = json(&f.body(Dialect::Anthropic));
+        assert_eq!(a["type"], "error");
+        assert_eq!(a["error"]["type"], "not_found_error");
+        assert_eq!(a["error"]["message"], e.message.as_str());
+    }
+
+    #[test]
+    fn anthropic_types_follow_the_status() {
+        let cases = [
+            (400, "invalid_request_error"),
+            (401, "authentication_error"),
+            (403, "permission_error"),
+            (404, "not_found_error"),
+            (413, "request_too_large"),
+            (429, "rate_limit_error"),
+            (500, "api_error"),
+            (502, "api_error"),
+            (503, "overloaded_error"),
+            (504, "timeout_error"),
+            (529, "overloaded_error"),
+        ];
+        for (status, want) in cases {
+            assert_eq!(anthropic_type(status, "server_error"), want, "{status}");
+        }
+    }
+
+    #[test]
+    fn errors_of_every_dialect_parse() {
+        let openai = br#"{"error":{"message":"m","type":"rate_limit_error","param":null,"code":"rate_limited"}}"#;
+        let f = ErrorFields::parse(429, openai).unwrap();
+        assert_eq!(
+            (f.kind.as_str(), f.code.as_deref(), f.message.as_str()),
+            ("rate_limit_error", Some("rate_limited"), "m")
+        );
+        let numeric_code = br#"{"error":{"message":"m","type":"server_error","code":500}}"#;
+        assert_eq!(ErrorFields::parse(500, numeric_code).unwrap().code.as_deref(), Some("500"));
+
+        let anthropic = br#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#;
+        let f = ErrorFields::parse(529, anthropic).unwrap();
+        assert_eq!(
+            (f.kind.as_str(), f.code.as_deref(), f.message.as_str()),
+            ("server_error", Some("overloaded_error"), "busy")
+        );
+        // Rendered back for an Anthropic client, it keeps its status's type.
+        assert_eq!(json(&f.body(Dialect::Anthropic))["error"]["type"], "overloaded_error");
+
+        let responses_event =
+            br#"{"type":"error","code":"overloaded","message":"busy","param":null,"sequence_number":4}"#;
+        let f = ErrorFields::parse(200, responses_event).unwrap();
+        assert_eq!((f.code.as_deref(), f.message.as_str()), (Some("overloaded"), "busy"));
+
+        let failed = br#"{"type":"response.failed","response":{"status":"failed","error":{"code":"server_error","message":"down"}}}"#;
+        let f = ErrorFields::parse(200, failed).unwrap();
+        assert_eq!((f.code.as_deref(), f.message.as_str()), (Some("server_error"), "down"));
+
+        for not_an_error in [&br#"{"id":"chatcmpl-1","choices":[]}"#[..], b"not json", br#"{"error":"flat string"}"#] {
+            assert_eq!(ErrorFields::parse(500, not_an_error), None, "{}", String::from_utf8_lossy(not_an_error));
+        }
+    }
+
+    #[test]
+    fn stream_error_events_carry_the_dialects_framing() {
+        let f = fields(503, "server_error", Some("upstream_unreachable"));
+        let mut out = bytes::BytesMut::new();
+        f.event(Dialect::OpenAiChat).encode(&mut out);
+        assert!(out.starts_with(b"data: {\"error\":"), "{out:?}");
+        out.clear();
+        f.event(Dialect::Anthropic).encode(&mut out);
+        assert!(out.starts_with(b"event: error\n"), "{out:?}");
+        let ev = f.responses_event(7);
+        assert_eq!(ev.event(), Some("error"));
+        let v = json(ev.data().unwrap());
+        assert_eq!((v["sequence_number"].as_u64(), v["code"].as_str()), (Some(7), Some("upstream_unreachable")));
+    }
 }
